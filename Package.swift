@@ -1,0 +1,136 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// MARK: - Shared settings
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+// MARK: - Dependencies (all mirrored on the build machines)
+
+let dependencies: [Package.Dependency] = [
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+]
+
+let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+
+// MARK: - Targets
+
+let targets: [Target] = [
+    // Pure Kubernetes API models (meta/v1, core/v1 subset, coordination/v1, events) and JSON utilities.
+    .target(name: "KubeModels", swiftSettings: swiftSettings),
+
+    // Hand-written Kubernetes REST/watch client over AsyncHTTPClient.
+    .target(
+        name: "KubeClient",
+        dependencies: [
+            "KubeModels",
+            nio,
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Yams", package: "Yams"),
+            logging,
+        ],
+        swiftSettings: swiftSettings
+    ),
+
+    // Controller runtime: informers, work queue, controllers, leader election, events.
+    .target(
+        name: "KubeRuntime",
+        dependencies: [
+            "KubeClient",
+            "KubeModels",
+            .product(name: "DequeModule", package: "swift-collections"),
+            lifecycle,
+            logging,
+            .product(name: "Metrics", package: "swift-metrics"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+
+    // HTTP servers of the operator's processes (health probes now; metrics and webhooks later).
+    .target(
+        name: "SPOServer",
+        dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            lifecycle,
+            logging,
+        ],
+        swiftSettings: swiftSettings
+    ),
+
+    // The one binary with its roles as subcommands.
+    .executableTarget(
+        name: "security-profiles-operator",
+        dependencies: [
+            "KubeClient",
+            "KubeRuntime",
+            "SPOServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            lifecycle,
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            logging,
+        ],
+        swiftSettings: swiftSettings
+    ),
+
+    // MARK: Test support and tests
+
+    // In-process Kubernetes API server for tests, with fault injection.
+    .target(
+        name: "KubeTestServer",
+        dependencies: [
+            "KubeModels",
+            nio,
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Yams", package: "Yams"),
+            logging,
+        ],
+        path: "Tests/KubeTestServer",
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "KubeClientTests",
+        dependencies: ["KubeClient", "KubeModels", "KubeTestServer", nio, logging],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "KubeRuntimeTests",
+        dependencies: ["KubeRuntime", "KubeClient", "KubeModels", "KubeTestServer", lifecycle, logging],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "OperatorTests",
+        dependencies: ["SPOServer", lifecycle, logging],
+        swiftSettings: swiftSettings
+    ),
+]
+
+let package = Package(
+    name: "security-profiles-operator",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "security-profiles-operator", targets: ["security-profiles-operator"]),
+        .library(name: "KubeClient", targets: ["KubeClient"]),
+        .library(name: "KubeRuntime", targets: ["KubeRuntime"]),
+        .library(name: "KubeModels", targets: ["KubeModels"]),
+    ],
+    dependencies: dependencies,
+    targets: targets
+)

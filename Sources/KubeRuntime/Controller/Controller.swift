@@ -1,0 +1,89 @@
+import KubeModels
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Runs a ``Reconciler`` with `workers` concurrent workers over a ``WorkQueue`` of object keys
+/// (controller-runtime's controller). Feed the queue from informer handlers.
+///
+/// On graceful shutdown it stops taking keys, lets in-flight reconciles finish, and returns.
+public final class Controller: Service, Sendable {
+    public let name: String
+    public let queue: WorkQueue<ObjectKey>
+    private let reconciler: any Reconciler
+    private let workers: Int
+    private let logger: Logger
+    private let reconcileCounter = Atomic<UInt64>(0)
+
+    public init(
+        name: String,
+        reconciler: any Reconciler,
+        queue: WorkQueue<ObjectKey> = WorkQueue(),
+        workers: Int = 1,
+        logger: Logger = Logger(label: "kube.controller")
+    ) {
+        precondition(workers > 0, "a controller needs at least one worker")
+        self.name = name
+        self.reconciler = reconciler
+        self.queue = queue
+        self.workers = workers
+        var logger = logger
+        logger[metadataKey: "controller"] = "\(name)"
+        self.logger = logger
+    }
+
+    /// Handlers that enqueue the key of every changed object.
+    public func enqueueHandler<Object: KubeResource>(for type: Object.Type = Object.self) -> InformerHandler<Object> {
+        let queue = self.queue
+        return .enqueueKey { queue.add($0) }
+    }
+
+    public func run() async throws {
+        logger.info("kube.controller.starting", metadata: ["workers": "\(workers)"])
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.queue.run() }
+                for _ in 0..<self.workers {
+                    group.addTask { await self.worker() }
+                }
+            }
+        } onGracefulShutdown: {
+            self.queue.shutDown(dropQueued: true)
+        }
+        // Cancellation (not graceful) also ends the workers; make sure the queue is closed.
+        queue.shutDown(dropQueued: true)
+        logger.info("kube.controller.stopped")
+    }
+
+    private func worker() async {
+        while let key = await queue.get() {
+            await process(key)
+            queue.done(key)
+        }
+    }
+
+    /// Reconciles one key and decides on requeueing. Never throws: every error is logged with the key.
+    func process(_ key: ObjectKey) async {
+        let id = reconcileCounter.wrappingAdd(1, ordering: .relaxed).newValue
+        var logger = self.logger
+        logger[metadataKey: "k8s.key"] = "\(key)"
+        logger[metadataKey: "reconcile.id"] = "\(id)"
+        do {
+            switch try await reconciler.reconcile(key, logger: logger) {
+            case .done:
+                queue.forget(key)
+            case .requeue:
+                queue.addRateLimited(key)
+            case .requeueAfter(let delay):
+                queue.forget(key)
+                queue.add(key, after: delay)
+            }
+        } catch let error as TerminalError {
+            logger.error("kube.controller.reconcile_terminal_error", metadata: ["error": "\(error.underlying)"])
+            queue.forget(key)
+        } catch {
+            logger.error("kube.controller.reconcile_error", metadata: ["error": "\(error)", "retries": "\(queue.retries(key))"])
+            queue.addRateLimited(key)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Serves the liveness (`/healthz`) and readiness (`/readyz`) probes of an operator process.
+///
+/// `/healthz` answers 200 while the process serves requests; `/readyz` answers 200 only when
+/// every readiness check passes (e.g. caches synced), otherwise 503 naming the failing checks.
+/// Run it as a `Service`: it stops accepting connections on graceful shutdown.
+public struct HealthServer: Service {
+    /// A named readiness condition.
+    public struct Check: Sendable {
+        public var name: String
+        public var isReady: @Sendable () -> Bool
+
+        public init(name: String, isReady: @escaping @Sendable () -> Bool) {
+            self.name = name
+            self.isReady = isReady
+        }
+    }
+
+    private let host: String
+    private let port: Int
+    private let checks: [Check]
+    private let logger: Logger
+    private let onListening: @Sendable (Int) async -> Void
+
+    /// - Parameters:
+    ///   - port: the TCP port; `0` picks a free one, reported to `onListening` and in the log.
+    public init(
+        host: String = "0.0.0.0",
+        port: Int,
+        checks: [Check] = [],
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
+        self.host = host
+        self.port = port
+        self.checks = checks
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let router = Router()
+        router.get("healthz") { _, _ in "ok" }
+        let checks = self.checks
+        router.get("readyz") { _, _ -> Response in
+            let failing = checks.filter { !$0.isReady() }.map(\.name)
+            if failing.isEmpty {
+                return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok")))
+            }
+            let text = "not ready: " + failing.joined(separator: ", ")
+            return Response(status: .serviceUnavailable, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+        let logger = self.logger
+        let onListening = self.onListening
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "security-profiles-operator"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                logger.info("health.listening", metadata: ["http.port": "\(port)"])
+                await onListening(port)
+            },
+            logger: logger
+        )
+        try await app.run()
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+
+/// Writes each log record as one JSON object per line on standard error
+/// (`ts`, `level`, `logger`, `msg`, then the metadata keys), the format log pipelines expect.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+
+    init(label: String, level: Logger.Level) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var record: [String: String] = [:]
+        for (key, value) in metadata { record[key] = value.description }
+        for (key, value) in metadataProvider?.get() ?? [:] { record[key] = value.description }
+        for (key, value) in event.metadata ?? [:] { record[key] = value.description }
+        record["ts"] = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        record["level"] = event.level.rawValue
+        record["logger"] = label
+        record["msg"] = event.message.description
+        if event.level >= .warning { record["caller"] = "\(event.file.split(separator: "/").last ?? ""):\(event.line)" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard var line = try? encoder.encode(record) else { return }
+        line.append(UInt8(ascii: "\n"))
+        // One write per record keeps lines whole when several threads log at once.
+        line.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+    }
+}

@@ -94,6 +94,7 @@ let targets: [Target] = [
         name: "KubeTestServer",
         dependencies: [
             "KubeModels",
+            "KubeClient",
             nio,
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -21,8 +21,6 @@ public final class KubernetesClient: Sendable {
 
     /// The largest response body read into memory (a list of many objects).
     static let maximumBodySize = 512 * 1024 * 1024
-    /// The largest single watch event.
-    static let maximumWatchEventSize = 16 * 1024 * 1024
 
     public init(configuration: KubeClientConfiguration, logger: Logger = Logger(label: "kube.client")) throws(KubeClientError) {
         self.configuration = configuration
@@ -114,7 +112,7 @@ public final class KubernetesClient: Sendable {
                 if (200..<300).contains(response.status.code) {
                     return body
                 }
-                let error = Self.apiError(status: response.status, headers: response.headers, body: body, request: request.description)
+                let error = KubeAPIError(code: Int(response.status.code), body: body.readableBytesView, retryAfter: response.headers.first(name: "Retry-After"), request: request.description)
                 outcome = (Int(response.status.code), error.retryAfterSeconds, error)
             } catch let error as KubeClientError {
                 throw error
@@ -159,7 +157,7 @@ public final class KubernetesClient: Sendable {
             }
             if (200..<300).contains(response.status.code) { return response }
             let body = try await response.body.collect(upTo: 1024 * 1024)
-            let error = Self.apiError(status: response.status, headers: response.headers, body: body, request: request.description)
+            let error = KubeAPIError(code: Int(response.status.code), body: body.readableBytesView, retryAfter: response.headers.first(name: "Retry-After"), request: request.description)
             guard case .retry(let delay) = configuration.retry.decide(attempt: attempt, idempotent: true, statusCode: error.code, retryAfterSeconds: error.retryAfterSeconds, random: .random(in: 0..<1)) else {
                 throw error
             }
@@ -186,40 +184,6 @@ public final class KubernetesClient: Sendable {
         }
         logger.trace("kube.request", metadata: ["http.method": "\(request.method.rawValue)", "http.path": "\(request.path)"])
         return try await self.http.execute(http, deadline: deadline, logger: logger)
-    }
-
-    /// Turns a non-2xx response into a ``KubeAPIError``, synthesizing a `Status` when the body is not one.
-    static func apiError(status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer, request: RequestDescription) -> KubeAPIError {
-        let retryAfter = headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        if let decoded = try? JSONDecoder().decode(Status.self, from: Data(body.readableBytesView)), decoded.kind == "Status" || decoded.reason != nil {
-            return KubeAPIError(code: Int(status.code), status: decoded, request: request, retryAfterSeconds: retryAfter)
-        }
-        let text = String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines)
-        let synthesized = Status(
-            status: "Failure",
-            message: text.isEmpty ? status.reasonPhrase : String(text.prefix(1024)),
-            reason: reasonForCode(Int(status.code)),
-            code: Int(status.code))
-        return KubeAPIError(code: Int(status.code), status: synthesized, request: request, retryAfterSeconds: retryAfter)
-    }
-
-    /// The `Status.reason` the API server uses for a code, for bodies that are not a `Status`.
-    static func reasonForCode(_ code: Int) -> String {
-        switch code {
-        case 400: return "BadRequest"
-        case 401: return "Unauthorized"
-        case 403: return "Forbidden"
-        case 404: return "NotFound"
-        case 405: return "MethodNotAllowed"
-        case 409: return "Conflict"
-        case 410: return "Expired"
-        case 415: return "UnsupportedMediaType"
-        case 422: return "Invalid"
-        case 429: return "TooManyRequests"
-        case 504: return "Timeout"
-        case 500...: return "InternalError"
-        default: return "Unknown"
-        }
     }
 }
 

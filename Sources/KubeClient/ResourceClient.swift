@@ -102,7 +102,7 @@ public struct ResourceClient<Object: Codable & Sendable>: Sendable {
         // The server ends the stream after timeoutSeconds; allow a margin before giving up locally.
         let deadline: NIODeadline = options.timeoutSeconds.map { .now() + .seconds(Int64($0) + 30) } ?? .now() + .hours(24)
         let response = try await client.openStream(request, deadline: deadline)
-        return WatchStream(body: response.body, maximumEventSize: KubernetesClient.maximumWatchEventSize, request: request.description)
+        return WatchStream(body: response.body, maximumEventSize: client.configuration.maximumWatchEventSize, request: request.description)
     }
 
     private func encode(_ object: Object) throws -> ByteBuffer {

@@ -42,6 +42,8 @@ public struct KubeClientConfiguration: Sendable {
     public var retry: RetryPolicy
     /// Sent as `User-Agent`.
     public var userAgent: String
+    /// The largest single watch event accepted; a larger one fails the watch instead of growing memory.
+    public var maximumWatchEventSize: Int
 
     public init(
         server: URL,
@@ -54,7 +56,8 @@ public struct KubeClientConfiguration: Sendable {
         burst: Int = 30,
         requestTimeout: Duration = .seconds(60),
         retry: RetryPolicy = RetryPolicy(),
-        userAgent: String = "security-profiles-operator"
+        userAgent: String = "security-profiles-operator",
+        maximumWatchEventSize: Int = 16 * 1024 * 1024
     ) {
         self.server = server
         self.certificateAuthorityPEM = certificateAuthorityPEM
@@ -67,6 +70,7 @@ public struct KubeClientConfiguration: Sendable {
         self.requestTimeout = requestTimeout
         self.retry = retry
         self.userAgent = userAgent
+        self.maximumWatchEventSize = maximumWatchEventSize
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import KubeModels
 
 /// The verb and path of a request, carried by every error for context.
@@ -26,6 +27,41 @@ public struct KubeAPIError: Error, Hashable, Sendable, CustomStringConvertible {
         self.status = status
         self.request = request
         self.retryAfterSeconds = retryAfterSeconds ?? status.details?.retryAfterSeconds
+    }
+
+    /// Decodes a failure response: its `Status` body, or a synthesized `Status` when the body is
+    /// not one (a proxy's HTML page, say), so callers always get the same typed error.
+    public init(code: Int, body: some Collection<UInt8>, retryAfter: String?, request: RequestDescription) {
+        let retryAfterSeconds = retryAfter.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let data = Data(body)
+        if let decoded = try? JSONDecoder().decode(Status.self, from: data), decoded.kind == "Status" || decoded.reason != nil {
+            self.init(code: code, status: decoded, request: request, retryAfterSeconds: retryAfterSeconds)
+            return
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let status = Status(
+            status: "Failure", message: text.isEmpty ? "HTTP \(code)" : String(text.prefix(1024)),
+            reason: Self.reason(forCode: code), code: code)
+        self.init(code: code, status: status, request: request, retryAfterSeconds: retryAfterSeconds)
+    }
+
+    /// The `Status.reason` kube-apiserver uses for an HTTP code.
+    public static func reason(forCode code: Int) -> String {
+        switch code {
+        case 400: return "BadRequest"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "NotFound"
+        case 405: return "MethodNotAllowed"
+        case 409: return "Conflict"
+        case 410: return "Expired"
+        case 415: return "UnsupportedMediaType"
+        case 422: return "Invalid"
+        case 429: return "TooManyRequests"
+        case 504: return "Timeout"
+        case 500...: return "InternalError"
+        default: return "Unknown"
+        }
     }
 
     public var reason: String { status.reason ?? "" }

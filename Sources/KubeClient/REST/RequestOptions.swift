@@ -32,7 +32,8 @@ public struct ListOptions: Sendable, Hashable {
         self.allowWatchBookmarks = allowWatchBookmarks
     }
 
-    var queryItems: [(String, String)] {
+    /// The query parameters these options become.
+    public var queryItems: [(String, String)] {
         var items: [(String, String)] = []
         if let labelSelector, !labelSelector.isEmpty { items.append(("labelSelector", labelSelector)) }
         if let fieldSelector, !fieldSelector.isEmpty { items.append(("fieldSelector", fieldSelector)) }

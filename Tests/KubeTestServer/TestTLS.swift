@@ -1,0 +1,40 @@
+import Foundation
+import NIOSSL
+
+/// A self-signed certificate for `127.0.0.1`/`localhost`, made with `openssl` for TLS tests.
+public struct TestTLS: Sendable {
+    public var certificatePEM: String
+    public var privateKeyPEM: String
+
+    /// Generates a fresh key and certificate valid for one day.
+    public static func generate() throws -> TestTLS {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kube-test-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let keyPath = directory.appendingPathComponent("key.pem").path
+        let certificatePath = directory.appendingPathComponent("cert.pem").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", keyPath, "-out", certificatePath, "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "openssl failed with status \(process.terminationStatus)"])
+        }
+        return TestTLS(
+            certificatePEM: try String(contentsOfFile: certificatePath, encoding: .utf8),
+            privateKeyPEM: try String(contentsOfFile: keyPath, encoding: .utf8))
+    }
+
+    func serverConfiguration() throws -> TLSConfiguration {
+        TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8)).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(privateKeyPEM.utf8), format: .pem)))
+    }
+}

@@ -113,12 +113,20 @@ let targets: [Target] = [
     ),
     .testTarget(
         name: "KubeRuntimeTests",
-        dependencies: ["KubeRuntime", "KubeClient", "KubeModels", "KubeTestServer", lifecycle, logging],
+        dependencies: [
+            "KubeRuntime", "KubeClient", "KubeModels", "KubeTestServer", lifecycle, logging,
+            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+        ],
         swiftSettings: swiftSettings
     ),
     .testTarget(
         name: "OperatorTests",
-        dependencies: ["SPOServer", lifecycle, logging],
+        dependencies: [
+            "SPOServer", lifecycle, logging, nio,
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ],
         swiftSettings: swiftSettings
     ),
 ]

@@ -239,8 +239,8 @@ public final class KubeTestServer: Sendable {
                 var headers = HTTPHeaders()
                 if let retryAfter { headers.add(name: "Retry-After", value: String(retryAfter)) }
                 let failure = APIFailure(
-                    code: code, reason: code == 429 ? "TooManyRequests" : "InternalError",
-                    message: code == 429 ? "Too many requests, please try again later." : "Internal error occurred: injected failure",
+                    code: code, reason: KubeAPIError.reason(forCode: code),
+                    message: code == 429 ? "Too many requests, please try again later." : "injected failure (HTTP \(code))",
                     details: retryAfter.map { StatusDetails(retryAfterSeconds: $0) })
                 record(head, path, query, code)
                 try await write(.full(HTTPResponseStatus(statusCode: code), try JSONValue(encoding: failure.status), headers), to: outbound)
@@ -317,6 +317,9 @@ public final class KubeTestServer: Sendable {
             try? await channel.close()
             return false
         }
+        // An EventLoopFuture cannot be cancelled, so the close is relayed through a stream.
+        let (clientClosed, closedContinuation) = AsyncStream<Void>.makeStream()
+        channel.closeFuture.whenComplete { _ in closedContinuation.finish() }
         let end = await withTaskGroup(of: WatchEnd.self) { group in
             group.addTask {
                 for await message in stream {
@@ -351,7 +354,7 @@ public final class KubeTestServer: Sendable {
             }
             group.addTask {
                 // The client closed the connection (e.g. it cancelled the watch).
-                try? await channel.closeFuture.get()
+                for await _ in clientClosed {}
                 return .abrupt
             }
             let first = await group.next() ?? .finished

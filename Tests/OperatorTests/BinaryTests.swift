@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+
+/// The built `security-profiles-operator` binary, next to the test bundle in the build folder.
+func operatorBinary() throws -> URL {
+    let bundle = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+    let binary = bundle.deletingLastPathComponent().appendingPathComponent("security-profiles-operator")
+    guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+        throw BinaryNotBuilt(path: binary.path)
+    }
+    return binary
+}
+
+struct BinaryNotBuilt: Error, CustomStringConvertible {
+    var path: String
+    var description: String { "\(path) is missing: build all products first (swift build --build-tests)" }
+}
+
+/// A running operator process whose JSON log lines are collected from stderr.
+final class OperatorProcess: @unchecked Sendable {
+    let process = Process()
+    private let pipe = Pipe()
+    private let lines = NSLock()
+    private var collected: [[String: Any]] = []
+    private var partial = Data()
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = try operatorBinary()
+        process.arguments = arguments
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            self?.append(handle.availableData)
+        }
+        try process.run()
+    }
+
+    private func append(_ data: Data) {
+        lines.lock()
+        defer { lines.unlock() }
+        partial.append(data)
+        while let newline = partial.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = partial[partial.startIndex..<newline]
+            partial = Data(partial[(newline + 1)...])
+            if let record = try? JSONSerialization.jsonObject(with: line) as? [String: Any] {
+                collected.append(record)
+            }
+        }
+    }
+
+    var records: [[String: Any]] {
+        lines.lock()
+        defer { lines.unlock() }
+        return collected
+    }
+
+    /// Waits for a log record with message `msg`.
+    func waitForRecord(_ msg: String, timeout: Duration = .seconds(30)) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let record = records.first(where: { $0["msg"] as? String == msg }) { return record }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw LogRecordMissing(msg: msg, seen: records.compactMap { $0["msg"] as? String })
+    }
+
+    /// Sends `signal` and waits for the exit status.
+    func stop(signal: Int32 = SIGTERM) async throws -> Int32 {
+        kill(process.processIdentifier, signal)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        pipe.fileHandleForReading.readabilityHandler = nil
+        append(pipe.fileHandleForReading.readDataToEndOfFile() + Data("\n".utf8))
+        return process.terminationStatus
+    }
+}
+
+struct LogRecordMissing: Error {
+    var msg: String
+    var seen: [String]
+}
+
+@Suite(.serialized) struct BinaryTests {
+    @Test(arguments: ["manager", "daemon"])
+    func roleStartsServesHealthAndStopsCleanlyOnSIGTERM(role: String) async throws {
+        let running = try OperatorProcess([role, "--health-probe-host", "127.0.0.1", "--health-probe-port", "0", "--log-format", "json"])
+        let started = try await running.waitForRecord("process.starting")
+        #expect(started["role"] as? String == role)
+        #expect(started["level"] as? String == "info")
+        #expect(started["ts"] is String)
+        let listening = try await running.waitForRecord("health.listening")
+        let port = try #require((listening["http.port"] as? String).flatMap(Int.init))
+        #expect(try await get("http://127.0.0.1:\(port)/healthz") == (200, "ok"))
+
+        #expect(try await running.stop() == 0)
+        _ = try await running.waitForRecord("process.stopped")
+    }
+
+    @Test func sigintAlsoStopsGracefully() async throws {
+        let running = try OperatorProcess(["daemon", "--health-probe-host", "127.0.0.1", "--health-probe-port", "0"])
+        _ = try await running.waitForRecord("health.listening")
+        #expect(try await running.stop(signal: SIGINT) == 0)
+        _ = try await running.waitForRecord("process.stopped")
+    }
+
+    @Test func badArgumentsFailWithUsage() async throws {
+        let process = Process()
+        process.executableURL = try operatorBinary()
+        process.arguments = ["daemon", "--log-format", "xml"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        #expect(output.contains("log-format"))
+    }
+}

@@ -56,7 +56,7 @@ let targets: [Target] = [
             .product(name: "DequeModule", package: "swift-collections"),
             lifecycle,
             logging,
-            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ],
         swiftSettings: swiftSettings
     ),
@@ -116,13 +116,14 @@ let targets: [Target] = [
         dependencies: [
             "KubeRuntime", "KubeClient", "KubeModels", "KubeTestServer", lifecycle, logging,
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
         ],
         swiftSettings: swiftSettings
     ),
     .testTarget(
         name: "OperatorTests",
         dependencies: [
-            "SPOServer", lifecycle, logging, nio,
+            "SPOServer", "KubeModels", "KubeTestServer", lifecycle, logging, nio,
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

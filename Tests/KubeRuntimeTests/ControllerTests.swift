@@ -3,6 +3,7 @@ import KubeModels
 import KubeRuntime
 import KubeTestServer
 import Logging
+import MetricsTestKit
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
@@ -135,5 +136,39 @@ func fastQueue() -> WorkQueue<ObjectKey> {
                 #expect(converged)
             }
         }
+    }
+}
+
+@Suite struct ControllerMetricsTests {
+    @Test func reconcilesAndTheQueueReportControllerRuntimeMetrics() async throws {
+        let metrics = TestMetrics()
+        let key = ObjectKey(namespace: "default", name: "a")
+        let reconciler = ScriptedReconciler { _, attempt in
+            switch attempt {
+            case 1: throw ScriptedReconciler.Failure()
+            case 2: return .requeueAfter(.milliseconds(10))
+            default: return .done
+            }
+        }
+        let controller = Controller(name: "widgets", reconciler: reconciler, metricsFactory: metrics)
+        try await whileRunning([controller]) {
+            controller.queue.add(key)
+            #expect(await eventually { reconciler.attempts(key).count == 3 })
+        }
+        func total(_ result: String) throws -> Int64 {
+            try metrics.expectCounter("controller_runtime_reconcile_total", [("controller", "widgets"), ("result", result)]).totalValue
+        }
+        #expect(try total("error") == 1)
+        #expect(try total("requeue_after") == 1)
+        #expect(try total("success") == 1)
+        #expect(try total("requeue") == 0)
+        #expect(try metrics.expectCounter("controller_runtime_reconcile_errors_total", [("controller", "widgets")]).totalValue == 1)
+        #expect(try metrics.expectTimer("controller_runtime_reconcile_time_seconds", [("controller", "widgets")]).values.count == 3)
+
+        let queue = [("name", "widgets")]
+        #expect(try metrics.expectCounter("workqueue_adds_total", queue).totalValue == 3, "the first add, the retry and the requeue-after")
+        #expect(try metrics.expectCounter("workqueue_retries_total", queue).totalValue == 1)
+        #expect(try metrics.expectTimer("workqueue_queue_duration_seconds", queue).values.count == 3)
+        #expect(try metrics.expectGauge("workqueue_depth", queue).lastValue == 0)
     }
 }

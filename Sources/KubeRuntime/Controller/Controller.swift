@@ -1,3 +1,4 @@
+import CoreMetrics
 import KubeModels
 import Logging
 import ServiceLifecycle
@@ -7,6 +8,8 @@ import Synchronization
 /// (controller-runtime's controller). Feed the queue from informer handlers.
 ///
 /// On graceful shutdown it stops taking keys, lets in-flight reconciles finish, and returns.
+/// It reports controller-runtime's `controller_runtime_reconcile_*` metrics and, through its
+/// queue (named after the controller by default), the `workqueue_*` ones.
 public final class Controller: Service, Sendable {
     public let name: String
     public let queue: WorkQueue<ObjectKey>
@@ -14,18 +17,24 @@ public final class Controller: Service, Sendable {
     private let workers: Int
     private let logger: Logger
     private let reconcileCounter = Atomic<UInt64>(0)
+    private let metrics: ControllerMetrics
 
+    /// - Parameters:
+    ///   - queue: the work queue; by default one named after the controller.
+    ///   - metricsFactory: where metrics go (default: the process's bootstrapped `MetricsSystem`).
     public init(
         name: String,
         reconciler: any Reconciler,
-        queue: WorkQueue<ObjectKey> = WorkQueue(),
+        queue: WorkQueue<ObjectKey>? = nil,
         workers: Int = 1,
-        logger: Logger = Logger(label: "kube.controller")
+        logger: Logger = Logger(label: "kube.controller"),
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
         precondition(workers > 0, "a controller needs at least one worker")
         self.name = name
         self.reconciler = reconciler
-        self.queue = queue
+        self.queue = queue ?? WorkQueue(name: name, metricsFactory: metricsFactory)
+        self.metrics = ControllerMetrics(controller: name, factory: metricsFactory ?? MetricsSystem.factory)
         self.workers = workers
         var logger = logger
         logger[metadataKey: "controller"] = "\(name)"
@@ -68,21 +77,31 @@ public final class Controller: Service, Sendable {
         var logger = self.logger
         logger[metadataKey: "k8s.key"] = "\(key)"
         logger[metadataKey: "reconcile.id"] = "\(id)"
+        let start = ContinuousClock.now
+        defer { metrics.reconcileTime.record(ContinuousClock.now - start) }
         do {
             switch try await reconciler.reconcile(key, logger: logger) {
             case .done:
+                metrics.count(.success)
                 queue.forget(key)
             case .requeue:
+                metrics.count(.requeue)
                 queue.addRateLimited(key)
             case .requeueAfter(let delay):
+                metrics.count(.requeueAfter)
                 queue.forget(key)
                 queue.add(key, after: delay)
             }
         } catch let error as TerminalError {
             logger.error("kube.controller.reconcile_terminal_error", metadata: ["error": "\(error.underlying)"])
+            metrics.count(.error)
+            metrics.errors.increment()
+            metrics.terminalErrors.increment()
             queue.forget(key)
         } catch {
             logger.error("kube.controller.reconcile_error", metadata: ["error": "\(error)", "retries": "\(queue.retries(key))"])
+            metrics.count(.error)
+            metrics.errors.increment()
             queue.addRateLimited(key)
         }
     }

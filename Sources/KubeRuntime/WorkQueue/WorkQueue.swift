@@ -1,3 +1,4 @@
+import CoreMetrics
 import DequeModule
 import ServiceLifecycle
 import Synchronization
@@ -6,7 +7,7 @@ import Synchronization
 /// around ``WorkQueueState``). ``get()`` suspends until a key is ready.
 ///
 /// Delayed and rate-limited adds need ``run()`` to be running (a controller runs it);
-/// it ends when the queue shuts down.
+/// it ends when the queue shuts down. A named queue reports client-go's `workqueue_*` metrics.
 public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     private struct Waiter {
         var id: UInt64
@@ -23,12 +24,23 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         var pumpWake: CheckedContinuation<Void, Never>?
         var pendingWake = false
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
+        /// When each queued key was added, for the queue-duration metric.
+        var addedAt: [Key: ContinuousClock.Instant] = [:]
     }
 
     private let inner: Mutex<Inner>
+    private let metrics: WorkQueueMetrics?
 
-    public init(rateLimiter: ControllerRateLimiter<Key> = ControllerRateLimiter()) {
+    /// - Parameters:
+    ///   - name: the `name` label of the queue's metrics; an unnamed queue reports none.
+    ///   - metricsFactory: where metrics go (default: the process's bootstrapped `MetricsSystem`).
+    public init(
+        name: String? = nil,
+        rateLimiter: ControllerRateLimiter<Key> = ControllerRateLimiter(),
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
         inner = Mutex(Inner(limiter: rateLimiter))
+        metrics = name.map { WorkQueueMetrics(name: $0, factory: metricsFactory ?? MetricsSystem.factory) }
     }
 
     /// Keys waiting to be handed out (not counting delayed ones).
@@ -41,9 +53,16 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
 
     /// Queues `key` now (no-op when it is already queued or the queue is shutting down).
     public func add(_ key: Key) {
-        let handOff = inner.withLock { inner -> (Waiter, Key)? in
-            guard inner.state.add(key) else { return nil }
-            return Self.handOff(&inner)
+        let now = ContinuousClock.now
+        let (handOff, accepted, depth) = inner.withLock { inner -> ((Waiter, Key)?, Bool, Int) in
+            let queued = inner.state.add(key)
+            let accepted = !inner.state.isShuttingDown
+            if accepted, metrics != nil, inner.addedAt[key] == nil { inner.addedAt[key] = now }
+            return (queued ? self.handOff(&inner) : nil, accepted, inner.state.count)
+        }
+        if accepted {
+            metrics?.adds.increment()
+            metrics?.depth.record(depth)
         }
         if let (waiter, key) = handOff { waiter.continuation.resume(returning: key) }
     }
@@ -64,6 +83,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     /// Queues `key` after its rate-limited backoff (per-key exponential and overall bucket).
     public func addRateLimited(_ key: Key) {
         let delay = inner.withLock { $0.limiter.when(key, now: .now) }
+        metrics?.retries.increment()
         add(key, after: delay)
     }
 
@@ -88,7 +108,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Key?, Never>) in
                 let immediate = inner.withLock { inner -> Key?? in
                     if inner.cancelledWaiters.remove(id) != nil { return .some(nil) }
-                    if let key = inner.state.next() { return .some(key) }
+                    if let key = self.next(&inner) { return .some(key) }
                     if inner.state.isShuttingDown { return .some(nil) }
                     inner.waiters.append(Waiter(id: id, continuation: continuation))
                     return nil
@@ -111,7 +131,10 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     public func done(_ key: Key) {
         let (handOff, drained) = inner.withLock { inner -> ((Waiter, Key)?, [CheckedContinuation<Void, Never>]) in
             var handOff: (Waiter, Key)?
-            if inner.state.done(key) { handOff = Self.handOff(&inner) }
+            if inner.state.done(key) {
+                handOff = self.handOff(&inner)
+                metrics?.depth.record(inner.state.count)
+            }
             return (handOff, Self.takeDrainWaiters(&inner))
         }
         if let (waiter, key) = handOff { waiter.continuation.resume(returning: key) }
@@ -124,6 +147,8 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         let (waiters, wake, drained) = inner.withLock { inner in
             inner.state.shutDown(dropQueued: dropQueued)
             inner.delayed.removeAll()
+            if dropQueued { inner.addedAt.removeAll() }
+            metrics?.depth.record(inner.state.count)
             var released: [Waiter] = []
             if inner.state.count == 0 {
                 released = Array(inner.waiters)
@@ -199,9 +224,20 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    private static func handOff(_ inner: inout Inner) -> (Waiter, Key)? {
-        guard !inner.waiters.isEmpty, let key = inner.state.next() else { return nil }
+    private func handOff(_ inner: inout Inner) -> (Waiter, Key)? {
+        guard !inner.waiters.isEmpty, let key = next(&inner) else { return nil }
         return (inner.waiters.removeFirst(), key)
+    }
+
+    /// Takes the next key and reports how long it waited.
+    private func next(_ inner: inout Inner) -> Key? {
+        guard let key = inner.state.next() else { return nil }
+        guard let metrics else { return key }
+        if let added = inner.addedAt.removeValue(forKey: key) {
+            metrics.queueDuration.record(ContinuousClock.now - added)
+        }
+        metrics.depth.record(inner.state.count)
+        return key
     }
 
     private static func takeWake(_ inner: inout Inner) -> CheckedContinuation<Void, Never>? {

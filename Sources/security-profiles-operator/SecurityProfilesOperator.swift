@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import KubeClient
+import KubeRuntime
 import Logging
 import SPOServer
 import ServiceLifecycle
@@ -58,11 +60,13 @@ struct ProcessOptions: ParsableArguments {
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Runs a role: its services plus the health server, stopped gracefully on SIGTERM or SIGINT.
-func runRole(_ role: String, options: ProcessOptions, services: [any Service] = []) async throws {
-    options.bootstrapLogging()
+/// Call ``ProcessOptions/bootstrapLogging()`` first.
+func runRole(_ role: String, options: ProcessOptions, services: [any Service] = [], server: String? = nil) async throws {
     var logger = Logger(label: "spo.\(role)")
     logger[metadataKey: "role"] = "\(role)"
-    logger.info("process.starting", metadata: ["version": "\(OperatorVersion.current)", "pid": "\(getpid())"])
+    var metadata: Logger.Metadata = ["version": "\(OperatorVersion.current)", "pid": "\(getpid())"]
+    if let server { metadata["k8s.server"] = "\(server)" }
+    logger.info("process.starting", metadata: metadata)
     let health = HealthServer(host: options.healthHost, port: options.healthPort, logger: logger)
     let group = ServiceGroup(
         configuration: .init(
@@ -76,32 +80,67 @@ func runRole(_ role: String, options: ProcessOptions, services: [any Service] = 
     logger.info("process.stopped")
 }
 
+/// How a role reaches the API server.
+struct ClusterOptions: ParsableArguments {
+    @Option(help: "Path to a kubeconfig file (default: KUBECONFIG, the in-cluster service account, then ~/.kube/config).")
+    var kubeconfig: String?
+
+    @Option(help: "The kubeconfig context to use instead of its current-context.")
+    var context: String?
+
+    func loadConfiguration() throws -> KubeClientConfiguration {
+        try KubeConfigLoader().load(kubeconfigPath: kubeconfig, context: context)
+    }
+}
+
 extension SecurityProfilesOperator {
-    /// The cluster-wide manager (spod configuration controller and webhooks come with later issues).
+    /// The cluster-wide manager. It holds the `security-profiles-operator-lock` Lease so that
+    /// only one replica reconciles; its controllers come with later issues.
     struct Manager: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run the cluster-wide manager.")
+        static let configuration = CommandConfiguration(abstract: "Run the cluster-wide manager.", aliases: ["m"])
 
         @OptionGroup var options: ProcessOptions
+        @OptionGroup var cluster: ClusterOptions
+
+        @Flag(inversion: .prefixedNo, help: "Elect a leader among manager replicas through a coordination.k8s.io Lease.")
+        var leaderElect = true
+
+        @Option(help: "Namespace of the leader-election Lease (default: OPERATOR_NAMESPACE, the kubeconfig/pod namespace).")
+        var leaderElectionNamespace: String?
 
         func run() async throws {
-            try await runRole("manager", options: options)
+            options.bootstrapLogging()
+            let configuration = try cluster.loadConfiguration()
+            try await KubernetesClient.withClient(configuration: configuration) { client in
+                var services: [any Service] = []
+                if leaderElect {
+                    let namespace = leaderElectionNamespace
+                        ?? ProcessInfo.processInfo.environment["OPERATOR_NAMESPACE"]
+                        ?? configuration.namespace
+                    services.append(LeaderElector(client: client, configuration: .init(
+                        leaseName: "security-profiles-operator-lock", namespace: namespace,
+                        identity: "\(ProcessInfo.processInfo.hostName)_\(UUID().uuidString.lowercased())")))
+                }
+                try await runRole("manager", options: options, services: services, server: configuration.server.absoluteString)
+            }
         }
     }
 
     /// The per-node daemon (profile installation comes with later issues).
     struct Daemon: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run the per-node daemon (spod).")
+        static let configuration = CommandConfiguration(abstract: "Run the per-node daemon (spod).", aliases: ["d"])
 
         @OptionGroup var options: ProcessOptions
 
         func run() async throws {
+            options.bootstrapLogging()
             try await runRole("daemon", options: options)
         }
     }
 
     /// Prints the version.
     struct Version: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the version.")
+        static let configuration = CommandConfiguration(abstract: "Print the version.", aliases: ["v"])
 
         func run() {
             print(OperatorVersion.current)

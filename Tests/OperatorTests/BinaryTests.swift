@@ -1,4 +1,6 @@
 import Foundation
+import KubeModels
+import KubeTestServer
 import Testing
 
 /// The built `security-profiles-operator` binary, next to the test bundle in the build folder.
@@ -24,9 +26,15 @@ final class OperatorProcess: @unchecked Sendable {
     private var collected: [[String: Any]] = []
     private var partial = Data()
 
-    init(_ arguments: [String]) throws {
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = try operatorBinary()
         process.arguments = arguments
+        // Never pick up the developer's cluster.
+        var base = ProcessInfo.processInfo.environment
+        base["KUBECONFIG"] = nil
+        base["KUBERNETES_SERVICE_HOST"] = nil
+        base["HOME"] = NSTemporaryDirectory()
+        process.environment = base.merging(environment) { $1 }
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
@@ -81,8 +89,8 @@ struct LogRecordMissing: Error {
 }
 
 @Suite(.serialized) struct BinaryTests {
-    @Test(arguments: ["manager", "daemon"])
-    func roleStartsServesHealthAndStopsCleanlyOnSIGTERM(role: String) async throws {
+    @Test func daemonStartsServesHealthAndStopsCleanlyOnSIGTERM() async throws {
+        let role = "daemon"
         let running = try OperatorProcess([role, "--health-probe-host", "127.0.0.1", "--health-probe-port", "0", "--log-format", "json"])
         let started = try await running.waitForRecord("process.starting")
         #expect(started["role"] as? String == role)
@@ -94,6 +102,50 @@ struct LogRecordMissing: Error {
 
         #expect(try await running.stop() == 0)
         _ = try await running.waitForRecord("process.stopped")
+    }
+
+    @Test func managerLeadsThroughALeaseAndReleasesItOnSIGTERM() async throws {
+        try await KubeTestServer.withServer { server in
+            let kubeconfig = FileManager.default.temporaryDirectory.appendingPathComponent("kubeconfig-\(UUID().uuidString).yaml")
+            defer { try? FileManager.default.removeItem(at: kubeconfig) }
+            try """
+                apiVersion: v1
+                kind: Config
+                clusters: [{name: test, cluster: {server: "\(server.url.absoluteString)"}}]
+                users: [{name: test, user: {}}]
+                contexts: [{name: test, context: {cluster: test, user: test, namespace: spo-system}}]
+                current-context: test
+                """.write(to: kubeconfig, atomically: true, encoding: .utf8)
+
+            let running = try OperatorProcess(["manager", "--kubeconfig", kubeconfig.path, "--health-probe-host", "127.0.0.1", "--health-probe-port", "0"])
+            let started = try await running.waitForRecord("process.starting")
+            #expect(started["k8s.server"] as? String == server.url.absoluteString)
+            let listening = try await running.waitForRecord("health.listening")
+            let port = try #require((listening["http.port"] as? String).flatMap(Int.init))
+            #expect(try await get("http://127.0.0.1:\(port)/healthz") == (200, "ok"))
+            _ = try await running.waitForRecord("kube.leader.acquired")
+            let lease = try #require(server.object(Lease.self, namespace: "spo-system", name: "security-profiles-operator-lock"))
+            let holder = lease.spec?.holderIdentity ?? ""
+            #expect(holder.hasPrefix(ProcessInfo.processInfo.hostName + "_"))
+            #expect(lease.spec?.leaseDurationSeconds == 15)
+
+            #expect(try await running.stop() == 0)
+            _ = try await running.waitForRecord("kube.leader.released")
+            #expect(server.object(Lease.self, namespace: "spo-system", name: "security-profiles-operator-lock")?.spec?.holderIdentity == "")
+        }
+    }
+
+    @Test func managerWithoutAClusterFailsWithAClearError() async throws {
+        let process = Process()
+        process.executableURL = try operatorBinary()
+        process.arguments = ["manager", "--kubeconfig", "/nonexistent/kubeconfig"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        #expect(output.contains("/nonexistent/kubeconfig"))
     }
 
     @Test func sigintAlsoStopsGracefully() async throws {

@@ -105,6 +105,15 @@ let targets: [Target] = [
         path: "Tests/KubeTestServer",
         swiftSettings: swiftSettings
     ),
+
+    // Figures for the client and runtime (see Benchmarks/README.md); never part of the tests.
+    .executableTarget(
+        name: "kube-benchmarks",
+        dependencies: ["KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", nio, logging],
+        path: "Benchmarks/KubeBenchmarks",
+        swiftSettings: swiftSettings
+    ),
+
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
     .testTarget(
         name: "KubeClientTests",

@@ -24,6 +24,8 @@ public enum WatchEvent<Object: Decodable & Sendable>: Sendable {
 /// Decodes one line of a watch stream (`{"type":"ADDED","object":{...}}`) into a ``WatchEvent``.
 /// The object is decoded in the same pass as the envelope, straight into the target type.
 public struct WatchEventDecoder<Object: Decodable & Sendable>: Sendable {
+    private let decoder = JSONDecoder()
+
     public init() {}
 
     public func decode(_ line: ByteBuffer) throws(KubeClientError) -> WatchEvent<Object> {
@@ -32,7 +34,7 @@ public struct WatchEventDecoder<Object: Decodable & Sendable>: Sendable {
 
     public func decode(_ line: Data) throws(KubeClientError) -> WatchEvent<Object> {
         do {
-            return try JSONDecoder().decode(Envelope.self, from: line).event
+            return try decoder.decode(Envelope.self, from: line).event
         } catch let error as KubeClientError {
             throw error
         } catch {

@@ -1,0 +1,26 @@
+# Multi-stage build: compile with the Swift toolchain image, ship a slim Debian runtime
+# holding the binary and only the shared libraries it loads.
+
+ARG SWIFT_IMAGE=swift:6.3.1-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+
+FROM ${SWIFT_IMAGE} AS build
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      pkg-config libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN swift build -c release --product security-profiles-operator --static-swift-stdlib \
+ && install -D "$(swift build -c release --show-bin-path)/security-profiles-operator" /out/security-profiles-operator
+
+FROM ${RUNTIME_IMAGE}
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      ca-certificates tzdata \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/security-profiles-operator /usr/bin/security-profiles-operator
+# Non-root by default; the DaemonSet grants the node daemon what it needs explicitly.
+USER 65532:65532
+ENTRYPOINT ["/usr/bin/security-profiles-operator"]
+CMD ["--help"]

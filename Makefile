@@ -1,0 +1,53 @@
+# Build, test and package the Security Profiles Operator.
+#
+#   make build   debug build of every target
+#   make test    install missing Debian packages (as root), build once, run the whole suite
+#   make run     build and show the binary's roles (the quick start)
+#   make bench   release build of the benchmarks and their figures
+#   make image   container image from the Dockerfile (needs a Docker engine)
+
+SWIFT        ?= swift
+IMAGE        ?= security-profiles-operator:dev
+BINARY       := .build/debug/security-profiles-operator
+
+# Debian packages the build and the tests need: the C libraries the node daemon links
+# (seccomp, AppArmor, SELinux), pkg-config to find them, openssl for the tests' certificates.
+DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev
+
+.PHONY: all build test run bench image deps clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else \
+			echo "missing Debian packages:$$missing (run 'sudo make deps')" >&2; exit 1; \
+		fi; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+run: build
+	$(BINARY) --help
+	$(BINARY) version
+
+bench: deps
+	$(SWIFT) run -c release kube-benchmarks
+
+image:
+	docker build -t $(IMAGE) .
+
+clean:
+	rm -rf .build

@@ -55,6 +55,7 @@ public final class KubernetesClient: Sendable {
     }
 
     /// Runs `body` with a new client and shuts the client down afterwards, also on error.
+    @discardableResult
     public static func withClient<T: Sendable>(
         configuration: KubeClientConfiguration,
         logger: Logger = Logger(label: "kube.client"),

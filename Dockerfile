@@ -1,5 +1,6 @@
 # Multi-stage build: compile with the Swift toolchain image, ship a slim Debian runtime
-# holding the binary and only the shared libraries it loads.
+# holding the stripped binary. With the Swift runtime linked statically the binary loads only
+# libc, libm, libstdc++, libgcc_s and zlib, all part of the slim base image.
 
 ARG SWIFT_IMAGE=swift:6.3.1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
@@ -12,12 +13,12 @@ RUN apt-get update -qq \
 WORKDIR /src
 COPY . .
 RUN swift build -c release --product security-profiles-operator --static-swift-stdlib \
- && install -D "$(swift build -c release --show-bin-path)/security-profiles-operator" /out/security-profiles-operator
+ && install -D -s "$(swift build -c release --show-bin-path)/security-profiles-operator" /out/security-profiles-operator
 
 FROM ${RUNTIME_IMAGE}
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      ca-certificates tzdata \
+      ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/security-profiles-operator /usr/bin/security-profiles-operator
 # Non-root by default; the DaemonSet grants the node daemon what it needs explicitly.

@@ -178,6 +178,20 @@ func transcript<Key: Hashable & Sendable & CustomStringConvertible & LosslessStr
         }
     }
 
+    @Test func keysDueTogetherArriveInDeadlineOrder() async throws {
+        let queue = WorkQueue<String>()
+        for (key, milliseconds) in [("c", 30), ("a", 10), ("b", 20)] { queue.add(key, after: .milliseconds(milliseconds)) }
+        // Everything is due before the pump first looks.
+        try await Task.sleep(for: .milliseconds(60))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await queue.run() }
+            var order: [String] = []
+            for _ in 0..<3 { order.append(await queue.get() ?? "") }
+            #expect(order == ["a", "b", "c"])
+            queue.shutDown()
+        }
+    }
+
     @Test func rateLimitedAddsBackOffPerKey() async {
         let queue = WorkQueue<String>(rateLimiter: ControllerRateLimiter(perItem: .init(base: .milliseconds(20), maximum: .seconds(5))))
         await withTaskGroup(of: Void.self) { group in

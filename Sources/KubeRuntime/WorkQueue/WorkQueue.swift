@@ -179,7 +179,8 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         while true {
             let now = ContinuousClock.now
             let (due, next, stopped) = inner.withLock { inner -> ([Key], ContinuousClock.Instant?, Bool) in
-                let due = inner.delayed.filter { $0.value <= now }.map(\.key)
+                // Keys that became due together are queued in the order of their deadlines.
+                let due = inner.delayed.filter { $0.value <= now }.sorted { $0.value < $1.value }.map(\.key)
                 for key in due { inner.delayed.removeValue(forKey: key) }
                 return (due, inner.delayed.values.min(), inner.state.isShuttingDown)
             }

@@ -33,6 +33,9 @@ let targets: [Target] = [
     // Pure Kubernetes API models (meta/v1, core/v1 subset, coordination/v1, events) and JSON utilities.
     .target(name: "KubeModels", swiftSettings: swiftSettings),
 
+    // The operator's API (group security-profiles-operator.x-k8s.io): models, validation, defaults. Pure.
+    .target(name: "SPOAPI", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
+
     // Hand-written Kubernetes REST/watch client over AsyncHTTPClient.
     .target(
         name: "KubeClient",
@@ -115,6 +118,11 @@ let targets: [Target] = [
     ),
 
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "SPOAPITests",
+        dependencies: ["SPOAPI", "KubeModels", .product(name: "Yams", package: "Yams")],
+        swiftSettings: swiftSettings
+    ),
     .testTarget(
         name: "KubeClientTests",
         dependencies: ["KubeClient", "KubeModels", "KubeTestServer", nio, logging],

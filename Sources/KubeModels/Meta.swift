@@ -79,13 +79,38 @@ public struct Condition: Codable, Hashable, Sendable {
     public var reason: String
     public var message: String
 
-    public init(type: String, status: String, observedGeneration: Int64? = nil, lastTransitionTime: String, reason: String, message: String) {
+    public init(type: String, status: String, observedGeneration: Int64? = nil, lastTransitionTime: String, reason: String, message: String = "") {
         self.type = type
         self.status = status
         self.observedGeneration = observedGeneration
         self.lastTransitionTime = lastTransitionTime
         self.reason = reason
         self.message = message
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case type, status, observedGeneration, lastTransitionTime, reason, message
+    }
+
+    /// Many controllers (the upstream operator among them) omit an empty `message`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        type = try container.decode(String.self, forKey: .type)
+        status = try container.decode(String.self, forKey: .status)
+        observedGeneration = try container.decodeIfPresent(Int64.self, forKey: .observedGeneration)
+        lastTransitionTime = try container.decode(String.self, forKey: .lastTransitionTime)
+        reason = try container.decodeIfPresent(String.self, forKey: .reason) ?? ""
+        message = try container.decodeIfPresent(String.self, forKey: .message) ?? ""
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(type, forKey: .type)
+        try container.encode(status, forKey: .status)
+        try container.encodeIfPresent(observedGeneration, forKey: .observedGeneration)
+        try container.encode(lastTransitionTime, forKey: .lastTransitionTime)
+        try container.encode(reason, forKey: .reason)
+        if !message.isEmpty { try container.encode(message, forKey: .message) }
     }
 }
 

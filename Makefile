@@ -3,6 +3,7 @@
 #   make build   debug build of every target
 #   make test    install missing Debian packages (as root), build once, run the whole suite
 #   make run     build and show the binary's roles (the quick start)
+#   make manifests  regenerate deploy/crds from the Swift API types
 #   make bench   release build of the benchmarks and their figures
 #   make image   container image from the Dockerfile (needs a Docker engine)
 
@@ -14,7 +15,7 @@ BINARY       := .build/debug/security-profiles-operator
 # (seccomp, AppArmor, SELinux), pkg-config to find them, openssl for the tests' certificates.
 DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev
 
-.PHONY: all build test run bench image deps clean
+.PHONY: all build test run bench image manifests deps clean
 
 all: build
 
@@ -42,6 +43,9 @@ test: deps
 run: build
 	$(BINARY) --help
 	$(BINARY) version
+
+manifests: build
+	$(BINARY) generate manifests --deploy-dir deploy
 
 bench: deps
 	$(SWIFT) run -c release kube-benchmarks

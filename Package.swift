@@ -36,6 +36,13 @@ let targets: [Target] = [
     // The operator's API (group security-profiles-operator.x-k8s.io): models, validation, defaults. Pure.
     .target(name: "SPOAPI", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
 
+    // Generated deploy/ manifests (CRDs) rendered as YAML.
+    .target(
+        name: "SPOManifests",
+        dependencies: ["SPOAPI", "KubeModels", .product(name: "Yams", package: "Yams")],
+        swiftSettings: swiftSettings
+    ),
+
     // Hand-written Kubernetes REST/watch client over AsyncHTTPClient.
     .target(
         name: "KubeClient",
@@ -82,6 +89,7 @@ let targets: [Target] = [
             "KubeClient",
             "KubeRuntime",
             "SPOServer",
+            "SPOManifests",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             lifecycle,
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -120,7 +128,7 @@ let targets: [Target] = [
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
     .testTarget(
         name: "SPOAPITests",
-        dependencies: ["SPOAPI", "KubeModels", .product(name: "Yams", package: "Yams")],
+        dependencies: ["SPOAPI", "SPOManifests", "KubeModels", .product(name: "Yams", package: "Yams")],
         swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -135,44 +135,10 @@ public struct AppArmorProfile: KubeResource, Hashable {
         public var disabled: Bool?
         /// The AppArmor policy text.
         public var policy: String?
-        public var abstract: Abstract?
 
         public init(disabled: Bool? = nil, policy: String) {
             self.disabled = disabled
             self.policy = policy
         }
-    }
-
-    /// The structured form of a policy declared by the upstream Go types.
-    public struct Abstract: Codable, Hashable, Sendable {
-        public struct Executable: Codable, Hashable, Sendable {
-            public var allowedExecutables: [String]?
-            public var allowedLibraries: [String]?
-        }
-
-        public struct Filesystem: Codable, Hashable, Sendable {
-            public var readOnlyPaths: [String]?
-            public var writeOnlyPaths: [String]?
-            public var readWritePaths: [String]?
-        }
-
-        public struct Network: Codable, Hashable, Sendable {
-            public struct Protocols: Codable, Hashable, Sendable {
-                public var allowTcp: Bool?
-                public var allowUdp: Bool?
-            }
-
-            public var allowRaw: Bool?
-            public var allowedProtocols: Protocols?
-        }
-
-        public struct Capability: Codable, Hashable, Sendable {
-            public var allowedCapabilities: [String]?
-        }
-
-        public var executable: Executable?
-        public var filesystem: Filesystem?
-        public var network: Network?
-        public var capability: Capability?
     }
 }

@@ -23,6 +23,8 @@ public struct ValidationProblem: Error, Hashable, Sendable, CustomStringConverti
         case tooMany = "Too many"
         case tooLong = "Too long"
         case invalidType = "Invalid type"
+        /// A field the schema does not declare: the API server would prune it.
+        case unknownField = "Unknown field"
     }
 
     public var field: String

@@ -3,6 +3,7 @@ import Foundation
 import KubeClient
 import KubeRuntime
 import Logging
+import SPOManifests
 import SPOServer
 import ServiceLifecycle
 import UnixSignals
@@ -14,7 +15,7 @@ struct SecurityProfilesOperator: AsyncParsableCommand {
         commandName: "security-profiles-operator",
         abstract: "Kubernetes Security Profiles Operator: seccomp, AppArmor and SELinux profiles as Kubernetes objects.",
         version: OperatorVersion.current,
-        subcommands: [Manager.self, Daemon.self, Version.self]
+        subcommands: [Manager.self, Daemon.self, Generate.self, Version.self]
     )
 }
 
@@ -135,6 +136,35 @@ extension SecurityProfilesOperator {
         func run() async throws {
             options.bootstrapLogging()
             try await runRole("daemon", options: options)
+        }
+    }
+
+    /// Writes the manifests generated from the Swift API (`make manifests`).
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Generate deploy/ manifests (the CRDs) from the operator's API types.",
+            subcommands: [GenerateManifests.self])
+    }
+
+    struct GenerateManifests: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "manifests", abstract: "Write the generated files under the deploy directory.")
+
+        @Option(help: "The deploy directory.")
+        var deployDir = "deploy"
+
+        @Flag(help: "Only check: exit non-zero and list the files that are out of date.")
+        var check = false
+
+        func run() throws {
+            let directory = URL(fileURLWithPath: deployDir)
+            if check {
+                let stale = try Manifests.stale(in: directory)
+                guard stale.isEmpty else {
+                    throw ValidationError("out of date (run `make manifests`): " + stale.joined(separator: ", "))
+                }
+                return
+            }
+            for path in try Manifests.write(to: directory) { print("wrote \(deployDir)/\(path)") }
         }
     }
 

@@ -149,6 +149,7 @@ let targets: [Target] = [
         name: "OperatorTests",
         dependencies: [
             "SPOServer", "KubeModels", "KubeTestServer", lifecycle, logging, nio,
+            .product(name: "Yams", package: "Yams"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

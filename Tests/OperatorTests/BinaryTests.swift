@@ -2,6 +2,7 @@ import Foundation
 import KubeModels
 import KubeTestServer
 import Testing
+import Yams
 
 /// The built `security-profiles-operator` binary, next to the test bundle in the build folder.
 func operatorBinary() throws -> URL {
@@ -132,6 +133,10 @@ struct LogRecordMissing: Error {
             #expect(try await running.stop() == 0)
             _ = try await running.waitForRecord("kube.leader.released")
             #expect(server.object(Lease.self, namespace: "spo-system", name: "security-profiles-operator-lock")?.spec?.holderIdentity == "")
+
+            // The shipped Role grants exactly what the manager just did: no less, no more.
+            let used = Set(server.requests.map(Permission.init))
+            #expect(used == (try Permission.granted(byRoleIn: "deploy/rbac/manager.yaml")))
         }
     }
 
@@ -166,5 +171,55 @@ struct LogRecordMissing: Error {
         process.waitUntilExit()
         #expect(process.terminationStatus != 0)
         #expect(output.contains("log-format"))
+    }
+}
+
+/// One RBAC permission: an API group, a resource and a verb.
+struct Permission: Hashable, CustomStringConvertible {
+    var group: String
+    var resource: String
+    var verb: String
+
+    var description: String { "\(verb) \(resource).\(group)" }
+
+    init(group: String, resource: String, verb: String) {
+        self.group = group
+        self.resource = resource
+        self.verb = verb
+    }
+
+    /// The permission an API request needs (`/api/v1/...` or `/apis/<group>/<version>/...`).
+    init(_ request: KubeTestServer.RecordedRequest) {
+        var parts = request.path.split(separator: "/").map(String.init)
+        group = parts.first == "api" ? "" : parts[1]
+        parts.removeFirst(parts.first == "api" ? 2 : 3)
+        if parts.first == "namespaces", parts.count > 2 { parts.removeFirst(2) }
+        resource = parts[0]
+        let named = parts.count > 1
+        switch request.method {
+        case "GET": verb = named ? "get" : (request.query["watch"] == "true" ? "watch" : "list")
+        case "POST": verb = "create"
+        case "PUT": verb = "update"
+        case "PATCH": verb = "patch"
+        default: verb = named ? "delete" : "deletecollection"
+        }
+    }
+
+    /// Every permission the first Role in a deploy file grants.
+    static func granted(byRoleIn relativePath: String) throws -> Set<Permission> {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent(relativePath), encoding: .utf8)
+        let role = try #require(try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }.first { $0["kind"] as? String == "Role" })
+        var permissions = Set<Permission>()
+        for rule in role["rules"] as? [[String: Any]] ?? [] {
+            for group in rule["apiGroups"] as? [String] ?? [] {
+                for resource in rule["resources"] as? [String] ?? [] {
+                    for verb in rule["verbs"] as? [String] ?? [] {
+                        permissions.insert(Permission(group: group, resource: resource, verb: verb))
+                    }
+                }
+            }
+        }
+        return permissions
     }
 }

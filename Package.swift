@@ -128,7 +128,10 @@ let targets: [Target] = [
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
     .testTarget(
         name: "SPOAPITests",
-        dependencies: ["SPOAPI", "SPOManifests", "KubeModels", .product(name: "Yams", package: "Yams")],
+        dependencies: [
+            "SPOAPI", "SPOManifests", "KubeModels", "KubeClient", "KubeTestServer",
+            .product(name: "Yams", package: "Yams"),
+        ],
         swiftSettings: swiftSettings
     ),
     .testTarget(

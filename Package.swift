@@ -36,6 +36,15 @@ let targets: [Target] = [
     // The operator's API (group security-profiles-operator.x-k8s.io): models, validation, defaults. Pure.
     .target(name: "SPOAPI", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
 
+    // libseccomp, with wrappers for the macros Swift cannot import.
+    .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+
+    // Seccomp domain logic: installed file format, base-profile merging, the allow-list guard. Pure.
+    .target(name: "SeccompKit", dependencies: ["SPOAPI"], swiftSettings: swiftSettings),
+
+    // Seccomp profiles compiled and loaded with libseccomp: name checks per architecture, BPF export, load.
+    .target(name: "SeccompCompiler", dependencies: ["CSeccomp", "SPOAPI"], swiftSettings: swiftSettings),
+
     // Generated deploy/ manifests (CRDs) rendered as YAML.
     .target(
         name: "SPOManifests",
@@ -90,6 +99,8 @@ let targets: [Target] = [
             "KubeRuntime",
             "SPOServer",
             "SPOManifests",
+            "SPOAPI",
+            "SeccompCompiler",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             lifecycle,
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -127,6 +138,11 @@ let targets: [Target] = [
 
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
     .testTarget(
+        name: "SeccompTests",
+        dependencies: ["SeccompKit", "SeccompCompiler", "SPOAPI", "KubeModels", .product(name: "Yams", package: "Yams")],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
         name: "SPOAPITests",
         dependencies: [
             "SPOAPI", "SPOManifests", "KubeModels", "KubeClient", "KubeTestServer",
@@ -151,7 +167,7 @@ let targets: [Target] = [
     .testTarget(
         name: "OperatorTests",
         dependencies: [
-            "SPOServer", "KubeModels", "KubeTestServer", lifecycle, logging, nio,
+            "SPOServer", "KubeModels", "KubeTestServer", "SPOAPI", "SeccompKit", lifecycle, logging, nio,
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),

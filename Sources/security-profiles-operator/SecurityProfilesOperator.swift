@@ -15,7 +15,7 @@ struct SecurityProfilesOperator: AsyncParsableCommand {
         commandName: "security-profiles-operator",
         abstract: "Kubernetes Security Profiles Operator: seccomp, AppArmor and SELinux profiles as Kubernetes objects.",
         version: OperatorVersion.current,
-        subcommands: [Manager.self, Daemon.self, Generate.self, Version.self]
+        subcommands: [Manager.self, Daemon.self, SeccompExec.self, Generate.self, Version.self]
     )
 }
 

@@ -1,0 +1,77 @@
+import Foundation
+import SPOAPI
+import SeccompKit
+import Testing
+
+/// Profiles in the installed file format, enforced by the real kernel: the binary's
+/// `seccomp-exec` compiles the file with libseccomp, loads it and execs the command.
+@Suite struct SeccompKernelTests {
+    /// What /bin/true and /bin/mkdir need on this Debian machine (found with a SCMP_ACT_LOG
+    /// profile and the kernel's seccomp log), without mkdir and mkdirat.
+    static let coreutilsWithoutMkdir = [
+        "access", "arch_prctl", "brk", "close", "execve", "exit_group", "fstat", "futex", "getrandom", "ioctl",
+        "lseek", "mmap", "mprotect", "munmap", "newfstatat", "openat", "pread64", "prlimit64", "read", "rseq",
+        "set_robust_list", "set_tid_address", "statfs", "write",
+    ]
+
+    struct Outcome {
+        var status: Int32
+        var stderr: String
+    }
+
+    /// Runs `command` under `spec`, written as the daemon writes installed files.
+    func run(_ spec: SeccompProfile.Spec, _ command: [String]) throws -> Outcome {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("profile-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(ProfileFile.render(spec)).write(to: file)
+        let process = Process()
+        process.executableURL = try operatorBinary()
+        process.arguments = ["seccomp-exec", "--profile", file.path, "--"] + command
+        let pipe = Pipe()
+        process.standardError = pipe
+        try process.run()
+        let stderr = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, stderr: stderr)
+    }
+
+    func scratchDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("mkdir-\(UUID().uuidString)").path
+    }
+
+    @Test func aProfileWithoutMkdirDeniesItWithEPERMAndAllowsTheRest() throws {
+        let spec = SeccompProfile.Spec(defaultAction: .errno, syscalls: [.init(names: Self.coreutilsWithoutMkdir, action: .allow)])
+        let target = scratchDirectory()
+        let denied = try run(spec, ["/bin/mkdir", target])
+        #expect(denied.status == 1)
+        #expect(denied.stderr.contains("Operation not permitted"), "\(denied.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: target))
+        #expect(try run(spec, ["/bin/true"]).status == 0)
+    }
+
+    @Test func errnoRetIsTheErrorTheCallSees() throws {
+        let spec = SeccompProfile.Spec(defaultAction: .errno, syscalls: [
+            .init(names: Self.coreutilsWithoutMkdir, action: .allow),
+            .init(names: ["mkdir", "mkdirat"], action: .errno, errnoRet: Int64(EACCES)),
+        ])
+        let denied = try run(spec, ["/bin/mkdir", scratchDirectory()])
+        #expect(denied.status == 1)
+        #expect(denied.stderr.contains("Permission denied"), "\(denied.stderr)")
+    }
+
+    @Test func logLetsTheCallThrough() throws {
+        let target = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        let outcome = try run(.init(defaultAction: .log), ["/bin/mkdir", target])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(FileManager.default.fileExists(atPath: target))
+    }
+
+    @Test func anInvalidProfileIsRefusedBeforeTheCommandRuns() throws {
+        let target = scratchDirectory()
+        let outcome = try run(.init(defaultAction: .allow, syscalls: [.init(names: ["mkdirr"], action: .errno)]), ["/bin/mkdir", target])
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("unknown syscall \"mkdirr\""), "\(outcome.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: target), "the command never ran")
+    }
+}

@@ -45,6 +45,13 @@ let targets: [Target] = [
     // Seccomp profiles compiled and loaded with libseccomp: name checks per architecture, BPF export, load.
     .target(name: "SeccompCompiler", dependencies: ["CSeccomp", "SPOAPI"], swiftSettings: swiftSettings),
 
+    // The node daemon's reconcilers and their node-side I/O (profile files).
+    .target(
+        name: "SPODaemon",
+        dependencies: ["SPOAPI", "SeccompKit", "SeccompCompiler", "KubeClient", "KubeRuntime", "KubeModels", logging],
+        swiftSettings: swiftSettings
+    ),
+
     // Generated deploy/ manifests (CRDs) rendered as YAML.
     .target(
         name: "SPOManifests",
@@ -139,7 +146,7 @@ let targets: [Target] = [
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
     .testTarget(
         name: "SeccompTests",
-        dependencies: ["SeccompKit", "SeccompCompiler", "SPOAPI", "KubeModels", .product(name: "Yams", package: "Yams")],
+        dependencies: ["SPODaemon", "SeccompKit", "SeccompCompiler", "SPOAPI", "KubeModels", .product(name: "Yams", package: "Yams")],
         swiftSettings: swiftSettings
     ),
     .testTarget(

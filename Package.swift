@@ -21,6 +21,7 @@ let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
 ]
 
 let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
@@ -34,7 +35,11 @@ let targets: [Target] = [
     .target(name: "KubeModels", swiftSettings: swiftSettings),
 
     // The operator's API (group security-profiles-operator.x-k8s.io): models, validation, defaults. Pure.
-    .target(name: "SPOAPI", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
+    .target(
+        name: "SPOAPI",
+        dependencies: ["KubeModels", .product(name: "Crypto", package: "swift-crypto")],
+        swiftSettings: swiftSettings
+    ),
 
     // libseccomp, with wrappers for the macros Swift cannot import.
     .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
@@ -48,7 +53,10 @@ let targets: [Target] = [
     // The node daemon's reconcilers and their node-side I/O (profile files).
     .target(
         name: "SPODaemon",
-        dependencies: ["SPOAPI", "SeccompKit", "SeccompCompiler", "KubeClient", "KubeRuntime", "KubeModels", logging],
+        dependencies: [
+            "SPOAPI", "SeccompKit", "SeccompCompiler", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ],
         swiftSettings: swiftSettings
     ),
 
@@ -144,6 +152,11 @@ let targets: [Target] = [
     ),
 
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "DaemonTests",
+        dependencies: ["SPODaemon", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", lifecycle, logging],
+        swiftSettings: swiftSettings
+    ),
     .testTarget(
         name: "SeccompTests",
         dependencies: ["SPODaemon", "SeccompKit", "SeccompCompiler", "SPOAPI", "KubeModels", .product(name: "Yams", package: "Yams")],

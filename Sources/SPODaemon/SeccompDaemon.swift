@@ -1,0 +1,86 @@
+import CoreMetrics
+import KubeClient
+import KubeModels
+import KubeRuntime
+import Logging
+import SPOAPI
+import ServiceLifecycle
+
+/// The daemon's seccomp side, wired together: informers for SeccompProfiles (all namespaces)
+/// and the spod, the ``SeccompProfileReconciler`` behind a controller, and a startup sweep
+/// that reconciles files of profiles that no longer exist. Run ``services`` in a ServiceGroup.
+public final class SeccompDaemon: Sendable {
+    public let profiles: Informer<SeccompProfile>
+    public let spods: Informer<SecurityProfilesOperatorDaemon>
+    public let controller: Controller
+    public let directory: SeccompProfileDirectory
+    private let logger: Logger
+
+    public init(
+        client: KubernetesClient,
+        identity: DaemonIdentity,
+        kubeletDirectory: String,
+        builtInProfiles: [String: SeccompProfile.Spec] = [:],
+        fileSystem: any ProfileFileSystem = LocalFileSystem(),
+        workers: Int = 2,
+        reflector: ReflectorStateMachine.Configuration = .init(),
+        metricsFactory: (any MetricsFactory)? = nil,
+        logger: Logger = Logger(label: "spod.seccomp")
+    ) {
+        profiles = Informer(client: client.resource(SeccompProfile.self), reflector: reflector, logger: logger)
+        spods = Informer(client: client.resource(SecurityProfilesOperatorDaemon.self), namespace: identity.operatorNamespace, reflector: reflector, logger: logger)
+        directory = SeccompProfileDirectory(kubeletDirectory: kubeletDirectory, fileSystem: fileSystem)
+        let events = EventRecorder(client: client, component: "profile", host: identity.nodeName, logger: logger)
+        let reconciler = SeccompProfileReconciler(
+            identity: identity, profiles: profiles.store, spods: spods.store, client: client, directory: directory,
+            events: events, builtInProfiles: builtInProfiles, metricsFactory: metricsFactory)
+        controller = Controller(name: "seccomp-spod", reconciler: reconciler, workers: workers, logger: logger, metricsFactory: metricsFactory)
+        self.logger = logger
+
+        let queue = controller.queue
+        let store = profiles.store
+        // A profile's change also concerns the profiles that use it as their base.
+        let enqueueWithDependents: @Sendable (SeccompProfile) -> Void = { profile in
+            queue.add(profile.key)
+            for dependent in store.list(namespace: profile.metadata.namespace) where dependent.spec?.baseProfileName == profile.metadata.name {
+                queue.add(dependent.key)
+            }
+        }
+        profiles.addHandler(InformerHandler(
+            onAdd: enqueueWithDependents, onUpdate: { _, new in enqueueWithDependents(new) }, onDelete: enqueueWithDependents))
+        // The spod's allow-list applies to every profile.
+        let spodName = identity.spodName
+        let enqueueAll: @Sendable (SecurityProfilesOperatorDaemon) -> Void = { spod in
+            guard spod.metadata.name == spodName else { return }
+            for profile in store.list() { queue.add(profile.key) }
+        }
+        spods.addHandler(InformerHandler(onAdd: enqueueAll, onUpdate: { old, new in
+            if old.spec != new.spec { enqueueAll(new) }
+        }, onDelete: enqueueAll))
+    }
+
+    /// Whether both caches hold their first list (the daemon's readiness).
+    public var hasSynced: Bool { profiles.hasSynced && spods.hasSynced }
+
+    public var services: [any Service] { [profiles, spods, controller, OrphanSweep(daemon: self)] }
+
+    /// Once the caches are synced, queues every installed file whose profile is gone, so the
+    /// reconciler removes it; then idles until shutdown.
+    struct OrphanSweep: Service {
+        let daemon: SeccompDaemon
+
+        func run() async throws {
+            await daemon.profiles.waitForSync()
+            do {
+                for (namespace, name) in try daemon.directory.installed()
+                where daemon.profiles.store.get(name: name, namespace: namespace) == nil {
+                    daemon.controller.queue.add(ObjectKey(namespace: namespace, name: name))
+                }
+            } catch {
+                daemon.logger.error("seccomp.sweep_failed", metadata: ["error": "\(error)"])
+            }
+            // A service that returns would end the whole group: stay until shutdown.
+            try await gracefulShutdown()
+        }
+    }
+}

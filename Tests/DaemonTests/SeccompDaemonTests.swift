@@ -1,0 +1,206 @@
+import Foundation
+import KubeClient
+import KubeModels
+import KubeRuntime
+import KubeTestServer
+import Logging
+import SPOAPI
+import SPODaemon
+import ServiceLifecycle
+import Testing
+
+/// The daemon's seccomp reconciler against the test API server and a temporary kubelet directory.
+struct DaemonHarness {
+    let client: KubernetesClient
+    let server: KubeTestServer
+    let kubelet: String
+    let daemon: SeccompDaemon
+    let node = "node-1"
+
+    static let resources = TestResource.builtIn + CRDs.all.map { TestResource($0.resource, statusSubresource: $0.statusSubresource) }
+
+    /// Runs `body` with a daemon running against a fresh server; `prepare` may seed objects and files first.
+    static func run(
+        builtIns: [String: SeccompProfile.Spec] = [:],
+        prepare: (KubeTestServer, String) throws -> Void = { _, _ in },
+        _ body: (DaemonHarness) async throws -> Void
+    ) async throws {
+        let kubelet = FileManager.default.temporaryDirectory.appendingPathComponent("kubelet-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: kubelet) }
+        try await KubeTestServer.withServer(resources: resources) { server in
+            try prepare(server, kubelet)
+            try await KubernetesClient.withClient(configuration: server.clientConfiguration()) { client in
+                let daemon = SeccompDaemon(
+                    client: client, identity: DaemonIdentity(nodeName: "node-1", operatorNamespace: "security-profiles-operator"),
+                    kubeletDirectory: kubelet, builtInProfiles: builtIns,
+                    reflector: .init(backoff: Backoff(initial: .milliseconds(50), maximum: .milliseconds(200), jitter: 0)))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for service in daemon.services {
+                        group.addTask { try? await service.run() }
+                    }
+                    defer { group.cancelAll() }
+                    await daemon.profiles.waitForSync()
+                    try await body(DaemonHarness(client: client, server: server, kubelet: kubelet, daemon: daemon))
+                }
+            }
+        }
+    }
+
+    func file(_ namespace: String, _ name: String) -> String? {
+        FileManager.default.contents(atPath: "\(kubelet)/seccomp/operator/\(namespace)/\(name).json").map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    func nodeStatus(_ namespace: String, _ profile: String) -> SecurityProfileNodeStatus? {
+        server.object(SecurityProfileNodeStatus.self, namespace: namespace, name: "\(profile)-\(node)")
+    }
+
+    func state(_ namespace: String, _ profile: String) -> ProfileState? { nodeStatus(namespace, profile)?.status }
+
+    func profile(_ namespace: String, _ name: String) -> SeccompProfile? {
+        server.object(SeccompProfile.self, namespace: namespace, name: name)
+    }
+
+    func events(reason: String) -> [Event] {
+        server.objects(Event.resource).compactMap { try? $0.decode(as: Event.self) }.filter { $0.reason == reason }
+    }
+
+    @discardableResult
+    func create(_ namespace: String, _ name: String, _ spec: SeccompProfile.Spec) async throws -> SeccompProfile {
+        try await client.resource(SeccompProfile.self).create(SeccompProfile(metadata: ObjectMeta(name: name, namespace: namespace), spec: spec))
+    }
+}
+
+/// Polls until `condition` holds (or 15 s pass).
+func eventually(_ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + .seconds(15)
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
+@Suite struct SeccompDaemonTests {
+    @Test func aProfileIsInstalledWithItsNodeStatusFinalizerLabelAndEvent() async throws {
+        try await DaemonHarness.run { harness in
+            try await harness.create("default", "log", .init(defaultAction: .log))
+            #expect(await eventually { harness.state("default", "log") == .installed })
+            #expect(harness.file("default", "log") == #"{"defaultAction":"SCMP_ACT_LOG"}"#)
+            let profile = try #require(harness.profile("default", "log"))
+            #expect(profile.metadata.finalizers == ["node-1-deleted"])
+            #expect(profile.metadata.labels?["spo.x-k8s.io/profile-id"] == "SeccompProfile-log")
+            #expect(profile.metadata.annotations?["syscalls"] == "null")
+            let status = try #require(harness.nodeStatus("default", "log"))
+            #expect(status.nodeName == "node-1")
+            #expect(status.metadata.labels?["spo.x-k8s.io/profile-state"] == "Installed")
+            #expect(status.metadata.labels?["spo.x-k8s.io/node-name"] == "node-1")
+            #expect(status.metadata.ownerReferences?.first?.uid == profile.metadata.uid)
+            #expect(harness.events(reason: "SavedSeccompProfile").first?.message == "Successfully saved profile to disk on node-1")
+        }
+    }
+
+    @Test func updatesRewriteTheFileAndDeletionRemovesEverything() async throws {
+        try await DaemonHarness.run { harness in
+            try await harness.create("apps", "p", .init(defaultAction: .errno, syscalls: [.init(names: ["read"], action: .allow)]))
+            #expect(await eventually { harness.state("apps", "p") == .installed })
+            _ = try await harness.client.resource(SeccompProfile.self).patch("p", namespace: "apps", patch: .merge(["spec": ["defaultAction": "SCMP_ACT_LOG"]]))
+            #expect(await eventually { harness.file("apps", "p")?.contains("SCMP_ACT_LOG") == true })
+            try await harness.client.resource(SeccompProfile.self).delete("p", namespace: "apps")
+            #expect(await eventually { harness.profile("apps", "p") == nil })
+            #expect(harness.file("apps", "p") == nil)
+            #expect(harness.nodeStatus("apps", "p") == nil)
+        }
+    }
+
+    @Test func deletionWaitsForPodsToStopUsingTheProfile() async throws {
+        try await DaemonHarness.run { harness in
+            try await harness.create("apps", "used", .init(defaultAction: .log))
+            #expect(await eventually { harness.state("apps", "used") == .installed })
+            _ = try harness.server.modify(SeccompProfile.self, namespace: "apps", name: "used") {
+                $0.metadata.finalizers?.append("in-use-by-active-pods")
+            }
+            try await harness.client.resource(SeccompProfile.self).delete("used", namespace: "apps")
+            #expect(await eventually { harness.state("apps", "used") == .terminating })
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(harness.file("apps", "used") != nil, "kept while pods use it")
+            _ = try harness.server.modify(SeccompProfile.self, namespace: "apps", name: "used") {
+                $0.metadata.finalizers?.removeAll { $0 == "in-use-by-active-pods" }
+            }
+            #expect(await eventually { harness.profile("apps", "used") == nil && harness.file("apps", "used") == nil })
+        }
+    }
+
+    @Test func disablingRemovesTheFile() async throws {
+        try await DaemonHarness.run { harness in
+            try await harness.create("apps", "p", .init(defaultAction: .log))
+            #expect(await eventually { harness.file("apps", "p") != nil })
+            _ = try await harness.client.resource(SeccompProfile.self).patch("p", namespace: "apps", patch: .merge(["spec": ["disabled": true]]))
+            #expect(await eventually { harness.state("apps", "p") == .disabled })
+            #expect(harness.file("apps", "p") == nil)
+        }
+    }
+
+    @Test func aMissingBaseIsAnErrorUntilTheBaseAppears() async throws {
+        try await DaemonHarness.run { harness in
+            try await harness.create("apps", "child", .init(defaultAction: .errno, baseProfileName: "base", syscalls: [.init(names: ["write"], action: .allow)]))
+            #expect(await eventually { harness.state("apps", "child") == .error })
+            #expect(harness.file("apps", "child") == nil)
+            #expect(harness.events(reason: "InvalidSeccompProfile").first?.message?.contains("\"base\"") == true)
+            try await harness.create("apps", "base", .init(defaultAction: .errno, syscalls: [.init(names: ["read"], action: .allow)]))
+            #expect(await eventually { harness.state("apps", "child") == .installed })
+            #expect(harness.file("apps", "child") == #"{"baseProfileName":"base","defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"},{"names":["write"],"action":"SCMP_ACT_ALLOW"}]}"#)
+        }
+    }
+
+    @Test func builtInBasesWorkAndASameNamedProfileOverridesThem() async throws {
+        let runtime = SeccompProfile.Spec(defaultAction: .errno, syscalls: [.init(names: ["execve", "read"], action: .allow)])
+        try await DaemonHarness.run(builtIns: ["runc-v1.0.0": runtime]) { harness in
+            try await harness.create("my-namespace", "example-name", .init(defaultAction: .errno, baseProfileName: "runc-v1.0.0", syscalls: [.init(names: ["exit_group"], action: .allow)]))
+            #expect(await eventually { harness.file("my-namespace", "example-name")?.contains("execve") == true })
+            try await harness.create("my-namespace", "runc-v1.0.0", .init(defaultAction: .errno, syscalls: [.init(names: ["futex"], action: .allow)]))
+            #expect(await eventually {
+                let file = harness.file("my-namespace", "example-name") ?? ""
+                return file.contains("futex") && !file.contains("execve")
+            })
+        }
+    }
+
+    @Test func theSpodAllowListBlocksAndLaterAllowsAProfile() async throws {
+        try await DaemonHarness.run { harness in
+            var spod = SecurityProfilesOperatorDaemon.defaultObject(namespace: "security-profiles-operator", staticWebhookConfig: false)
+            spod.spec?.allowedSyscalls = ["exit", "exit_group", "futex", "nanosleep"]
+            _ = try await harness.client.resource(SecurityProfilesOperatorDaemon.self).create(spod)
+            #expect(await eventually { harness.daemon.spods.store.count == 1 })
+            try await harness.create("apps", "wide", .init(defaultAction: .errno, syscalls: [.init(names: ["futex", "mkdir", "read"], action: .allow)]))
+            #expect(await eventually { harness.state("apps", "wide") == .error })
+            #expect(harness.file("apps", "wide") == nil)
+            #expect(harness.profile("apps", "wide") != nil, "the user's object is never deleted")
+            #expect(harness.events(reason: "ProfileNotAllowed").first?.message == "syscall not allowed: mkdir, read")
+            _ = try await harness.client.resource(SecurityProfilesOperatorDaemon.self).patch(
+                "spod", namespace: "security-profiles-operator", patch: .merge(["spec": ["allowedSyscalls": .null]]))
+            #expect(await eventually { harness.state("apps", "wide") == .installed && harness.file("apps", "wide") != nil })
+        }
+    }
+
+    @Test func invalidProfilesAreErrorsAndOthersKeepWorking() async throws {
+        try await DaemonHarness.run { harness in
+            try await harness.create("apps", "typo", .init(defaultAction: .errno, syscalls: [.init(names: ["mkdirr"], action: .allow)]))
+            try await harness.create("apps", "fine", .init(defaultAction: .log))
+            #expect(await eventually { harness.state("apps", "typo") == .error && harness.state("apps", "fine") == .installed })
+            #expect(harness.file("apps", "typo") == nil)
+            #expect(harness.events(reason: "InvalidSeccompProfile").first?.message?.contains("mkdirr") == true)
+        }
+    }
+
+    @Test func filesOfProfilesDeletedWhileTheDaemonWasDownAreRemovedAtStart() async throws {
+        try await DaemonHarness.run(prepare: { server, kubelet in
+            let directory = "\(kubelet)/seccomp/operator/gone"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: "\(directory)/stale.json", contents: Data("{}".utf8))
+            FileManager.default.createFile(atPath: "\(kubelet)/seccomp/other-tool.json", contents: Data("{}".utf8))
+        }) { harness in
+            #expect(await eventually { harness.file("gone", "stale") == nil })
+            #expect(FileManager.default.fileExists(atPath: "\(harness.kubelet)/seccomp/other-tool.json"), "files outside operator/ are never touched")
+        }
+    }
+}

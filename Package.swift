@@ -115,6 +115,7 @@ let targets: [Target] = [
             "SPOServer",
             "SPOManifests",
             "SPOAPI",
+            "SPODaemon",
             "SeccompCompiler",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             lifecycle,

@@ -3,6 +3,8 @@ import Foundation
 import KubeClient
 import KubeRuntime
 import Logging
+import SPOAPI
+import SPODaemon
 import SPOManifests
 import SPOServer
 import ServiceLifecycle
@@ -62,13 +64,16 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Runs a role: its services plus the health server, stopped gracefully on SIGTERM or SIGINT.
 /// Call ``ProcessOptions/bootstrapLogging()`` first.
-func runRole(_ role: String, options: ProcessOptions, services: [any Service] = [], server: String? = nil) async throws {
+func runRole(
+    _ role: String, options: ProcessOptions, services: [any Service] = [], server: String? = nil,
+    checks: [HealthServer.Check] = []
+) async throws {
     var logger = Logger(label: "spo.\(role)")
     logger[metadataKey: "role"] = "\(role)"
     var metadata: Logger.Metadata = ["version": "\(OperatorVersion.current)", "pid": "\(getpid())"]
     if let server { metadata["k8s.server"] = "\(server)" }
     logger.info("process.starting", metadata: metadata)
-    let health = HealthServer(host: options.healthHost, port: options.healthPort, logger: logger)
+    let health = HealthServer(host: options.healthHost, port: options.healthPort, checks: checks, logger: logger)
     let group = ServiceGroup(
         configuration: .init(
             services: [.init(service: health)] + services.map { .init(service: $0) },
@@ -127,15 +132,34 @@ extension SecurityProfilesOperator {
         }
     }
 
-    /// The per-node daemon (profile installation comes with later issues).
+    /// The per-node daemon (spod): installs every SeccompProfile on this node.
     struct Daemon: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the per-node daemon (spod).", aliases: ["d"])
 
         @OptionGroup var options: ProcessOptions
+        @OptionGroup var cluster: ClusterOptions
+
+        @Option(help: "The kubelet's root directory (default: KUBELET_DIR, then /var/lib/kubelet).")
+        var kubeletDir: String?
 
         func run() async throws {
             options.bootstrapLogging()
-            try await runRole("daemon", options: options)
+            let environment = ProcessInfo.processInfo.environment
+            guard let node = environment["NODE_NAME"], !node.isEmpty else {
+                throw ValidationError("NODE_NAME must name the node this daemon runs on (the DaemonSet sets it from spec.nodeName)")
+            }
+            let configuration = try cluster.loadConfiguration()
+            let identity = DaemonIdentity(
+                nodeName: node,
+                operatorNamespace: environment["OPERATOR_NAMESPACE"] ?? configuration.namespace,
+                spodName: environment["SPOD_NAME"] ?? SecurityProfilesOperatorDaemon.defaultName)
+            let kubelet = kubeletDir ?? environment["KUBELET_DIR"] ?? "/var/lib/kubelet"
+            try await KubernetesClient.withClient(configuration: configuration) { client in
+                let seccomp = SeccompDaemon(client: client, identity: identity, kubeletDirectory: kubelet)
+                try await runRole(
+                    "daemon", options: options, services: seccomp.services, server: configuration.server.absoluteString,
+                    checks: [HealthServer.Check(name: "seccomp-spod") { seccomp.hasSynced }])
+            }
         }
     }
 

@@ -2,6 +2,7 @@ import KubeClient
 import KubeModels
 import KubeRuntime
 import KubeTestServer
+import ServiceLifecycleTestKit
 import Testing
 
 @Suite struct InformerTests {
@@ -147,6 +148,22 @@ import Testing
                 informer.addHandler(late.handler())
                 #expect(late.all.first == "add a")
                 #expect(await eventually { late.all.filter { $0 == "update a" }.count >= 2 })
+            }
+        }
+    }
+}
+
+@Suite struct InformerShutdownTests {
+    @Test func gracefulShutdownEndsTheInformerWithoutAnError() async throws {
+        try await withClient { client, _ in
+            let informer = Informer(client: client.resource(Widget.self), reflector: fastReflector)
+            try await testGracefulShutdown { trigger in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await informer.run() }
+                    await informer.waitForSync()
+                    trigger.triggerGracefulShutdown()
+                    try await group.waitForAll()
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import KubeModels
 import KubeTestServer
+import SPOAPI
 import Testing
 import Yams
 
@@ -84,39 +85,80 @@ final class OperatorProcess: @unchecked Sendable {
     }
 }
 
+/// Writes a kubeconfig for `server` (namespace `spo-system`) and returns its path; removed by the caller.
+func writeKubeconfig(for server: KubeTestServer) throws -> URL {
+    let kubeconfig = FileManager.default.temporaryDirectory.appendingPathComponent("kubeconfig-\(UUID().uuidString).yaml")
+    try """
+        apiVersion: v1
+        kind: Config
+        clusters: [{name: test, cluster: {server: "\(server.url.absoluteString)"}}]
+        users: [{name: test, user: {}}]
+        contexts: [{name: test, context: {cluster: test, user: test, namespace: spo-system}}]
+        current-context: test
+        """.write(to: kubeconfig, atomically: true, encoding: .utf8)
+    return kubeconfig
+}
+
+/// The operator's own resources plus the built-in ones.
+let operatorResources = TestResource.builtIn + CRDs.all.map { TestResource($0.resource, statusSubresource: $0.statusSubresource) }
+
 struct LogRecordMissing: Error {
     var msg: String
     var seen: [String]
 }
 
 @Suite(.serialized) struct BinaryTests {
-    @Test func daemonStartsServesHealthAndStopsCleanlyOnSIGTERM() async throws {
-        let role = "daemon"
-        let running = try OperatorProcess([role, "--health-probe-host", "127.0.0.1", "--health-probe-port", "0", "--log-format", "json"])
-        let started = try await running.waitForRecord("process.starting")
-        #expect(started["role"] as? String == role)
-        #expect(started["level"] as? String == "info")
-        #expect(started["ts"] is String)
-        let listening = try await running.waitForRecord("health.listening")
-        let port = try #require((listening["http.port"] as? String).flatMap(Int.init))
-        #expect(try await get("http://127.0.0.1:\(port)/healthz") == (200, "ok"))
+    @Test func daemonInstallsProfilesFromTheClusterAndStopsCleanlyOnSIGTERM() async throws {
+        try await KubeTestServer.withServer(resources: operatorResources) { server in
+            let kubeconfig = try writeKubeconfig(for: server)
+            let kubelet = FileManager.default.temporaryDirectory.appendingPathComponent("kubelet-\(UUID().uuidString)").path
+            defer {
+                try? FileManager.default.removeItem(at: kubeconfig)
+                try? FileManager.default.removeItem(atPath: kubelet)
+            }
+            try server.seed(SeccompProfile(metadata: ObjectMeta(name: "log", namespace: "default"), spec: .init(defaultAction: .log)))
+            let running = try OperatorProcess(
+                ["daemon", "--kubeconfig", kubeconfig.path, "--kubelet-dir", kubelet, "--health-probe-host", "127.0.0.1", "--health-probe-port", "0", "--log-format", "json"],
+                environment: ["NODE_NAME": "node-1", "OPERATOR_NAMESPACE": "security-profiles-operator"])
+            let started = try await running.waitForRecord("process.starting")
+            #expect(started["role"] as? String == "daemon")
+            #expect(started["level"] as? String == "info")
+            #expect(started["ts"] is String)
+            let listening = try await running.waitForRecord("health.listening")
+            let port = try #require((listening["http.port"] as? String).flatMap(Int.init))
+            #expect(try await get("http://127.0.0.1:\(port)/healthz") == (200, "ok"))
 
-        #expect(try await running.stop() == 0)
-        _ = try await running.waitForRecord("process.stopped")
+            let file = "\(kubelet)/seccomp/operator/default/log.json"
+            let deadline = ContinuousClock.now + .seconds(20)
+            while FileManager.default.contents(atPath: file) == nil, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(FileManager.default.contents(atPath: file) == Data(#"{"defaultAction":"SCMP_ACT_LOG"}"#.utf8))
+            #expect(try await get("http://127.0.0.1:\(port)/readyz") == (200, "ok"))
+
+            #expect(try await running.stop() == 0)
+            _ = try await running.waitForRecord("process.stopped")
+        }
+    }
+
+    @Test func daemonWithoutNodeNameFailsWithAClearError() async throws {
+        let process = Process()
+        process.executableURL = try operatorBinary()
+        process.arguments = ["daemon"]
+        process.environment = ["PATH": "/usr/bin:/bin"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        #expect(output.contains("NODE_NAME"))
     }
 
     @Test func managerLeadsThroughALeaseAndReleasesItOnSIGTERM() async throws {
         try await KubeTestServer.withServer { server in
-            let kubeconfig = FileManager.default.temporaryDirectory.appendingPathComponent("kubeconfig-\(UUID().uuidString).yaml")
+            let kubeconfig = try writeKubeconfig(for: server)
             defer { try? FileManager.default.removeItem(at: kubeconfig) }
-            try """
-                apiVersion: v1
-                kind: Config
-                clusters: [{name: test, cluster: {server: "\(server.url.absoluteString)"}}]
-                users: [{name: test, user: {}}]
-                contexts: [{name: test, context: {cluster: test, user: test, namespace: spo-system}}]
-                current-context: test
-                """.write(to: kubeconfig, atomically: true, encoding: .utf8)
 
             let running = try OperatorProcess(["manager", "--kubeconfig", kubeconfig.path, "--health-probe-host", "127.0.0.1", "--health-probe-port", "0"])
             let started = try await running.waitForRecord("process.starting")
@@ -154,10 +196,14 @@ struct LogRecordMissing: Error {
     }
 
     @Test func sigintAlsoStopsGracefully() async throws {
-        let running = try OperatorProcess(["daemon", "--health-probe-host", "127.0.0.1", "--health-probe-port", "0"])
-        _ = try await running.waitForRecord("health.listening")
-        #expect(try await running.stop(signal: SIGINT) == 0)
-        _ = try await running.waitForRecord("process.stopped")
+        try await KubeTestServer.withServer { server in
+            let kubeconfig = try writeKubeconfig(for: server)
+            defer { try? FileManager.default.removeItem(at: kubeconfig) }
+            let running = try OperatorProcess(["manager", "--kubeconfig", kubeconfig.path, "--no-leader-elect", "--health-probe-host", "127.0.0.1", "--health-probe-port", "0"])
+            _ = try await running.waitForRecord("health.listening")
+            #expect(try await running.stop(signal: SIGINT) == 0)
+            _ = try await running.waitForRecord("process.stopped")
+        }
     }
 
     @Test func badArgumentsFailWithUsage() async throws {

@@ -92,16 +92,21 @@ public final class Informer<Object: KubeResource>: Service, Sendable {
         }
     }
 
+    /// Lists and watches until cancelled; returns normally on graceful shutdown.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                if let resyncPeriod = self.resyncPeriod {
-                    group.addTask { try await self.resyncLoop(every: resyncPeriod) }
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    if let resyncPeriod = self.resyncPeriod {
+                        group.addTask { try await self.resyncLoop(every: resyncPeriod) }
+                    }
+                    group.addTask { try await self.reflect() }
+                    try await group.next()
+                    group.cancelAll()
                 }
-                group.addTask { try await self.reflect() }
-                try await group.next()
-                group.cancelAll()
             }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            // Stopping is what a graceful shutdown asks for, not a failure.
         }
     }
 

@@ -12,8 +12,9 @@ IMAGE        ?= security-profiles-operator:dev
 BINARY       := .build/debug/security-profiles-operator
 
 # Debian packages the build and the tests need: the C libraries the node daemon links
-# (seccomp, AppArmor, SELinux), pkg-config to find them, openssl for the tests' certificates.
-DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev
+# (seccomp, AppArmor, SELinux), pkg-config to find them, openssl for the tests' certificates,
+# runc and busybox-static for the tests that run containers under generated profiles.
+DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev runc busybox-static
 
 .PHONY: all build test run bench image manifests deps clean
 

@@ -117,6 +117,7 @@ let targets: [Target] = [
             "SPOAPI",
             "SPODaemon",
             "SeccompCompiler",
+            "SeccompKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             lifecycle,
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -7,6 +7,7 @@ import SPOAPI
 import SPODaemon
 import SPOManifests
 import SPOServer
+import SeccompKit
 import ServiceLifecycle
 import UnixSignals
 
@@ -155,7 +156,7 @@ extension SecurityProfilesOperator {
                 spodName: environment["SPOD_NAME"] ?? SecurityProfilesOperatorDaemon.defaultName)
             let kubelet = kubeletDir ?? environment["KUBELET_DIR"] ?? "/var/lib/kubelet"
             try await KubernetesClient.withClient(configuration: configuration) { client in
-                let seccomp = SeccompDaemon(client: client, identity: identity, kubeletDirectory: kubelet)
+                let seccomp = SeccompDaemon(client: client, identity: identity, kubeletDirectory: kubelet, builtInProfiles: BuiltInProfiles.all)
                 try await runRole(
                     "daemon", options: options, services: seccomp.services, server: configuration.server.absoluteString,
                     checks: [HealthServer.Check(name: "seccomp-spod") { seccomp.hasSynced }])

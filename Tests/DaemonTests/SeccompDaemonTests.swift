@@ -196,8 +196,8 @@ func eventually(_ condition: () -> Bool) async -> Bool {
         try await DaemonHarness.run(prepare: { server, kubelet in
             let directory = "\(kubelet)/seccomp/operator/gone"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: "\(directory)/stale.json", contents: Data("{}".utf8))
-            FileManager.default.createFile(atPath: "\(kubelet)/seccomp/other-tool.json", contents: Data("{}".utf8))
+            _ = FileManager.default.createFile(atPath: "\(directory)/stale.json", contents: Data("{}".utf8))
+            _ = FileManager.default.createFile(atPath: "\(kubelet)/seccomp/other-tool.json", contents: Data("{}".utf8))
         }) { harness in
             #expect(await eventually { harness.file("gone", "stale") == nil })
             #expect(FileManager.default.fileExists(atPath: "\(harness.kubelet)/seccomp/other-tool.json"), "files outside operator/ are never touched")

@@ -2,7 +2,8 @@
 #
 #   make build   debug build of every target
 #   make test    install missing Debian packages (as root), build once, run the whole suite
-#   make run     build and show the binary's roles (the quick start)
+#   make demo    build, run the node daemon standalone on examples/ and show a command it blocks
+#   make run     build and show the binary's roles
 #   make manifests  regenerate deploy/crds from the Swift API types
 #   make bench   release build of the benchmarks and their figures
 #   make image   container image from the Dockerfile (needs a Docker engine)
@@ -16,7 +17,7 @@ BINARY       := .build/debug/security-profiles-operator
 # runc and busybox-static for the tests that run containers under generated profiles.
 DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev runc busybox-static
 
-.PHONY: all build test run bench image manifests deps clean
+.PHONY: all build test demo run bench image manifests deps clean
 
 all: build
 
@@ -40,6 +41,9 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+demo: build
+	hack/demo.sh
 
 run: build
 	$(BINARY) --help

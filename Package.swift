@@ -56,6 +56,7 @@ let targets: [Target] = [
         dependencies: [
             "SPOAPI", "SeccompKit", "SeccompCompiler", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
             .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Yams", package: "Yams"),
         ],
         swiftSettings: swiftSettings
     ),
@@ -156,7 +157,10 @@ let targets: [Target] = [
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
     .testTarget(
         name: "DaemonTests",
-        dependencies: ["SPODaemon", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", lifecycle, logging],
+        dependencies: [
+            "SPODaemon", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", lifecycle, logging,
+            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+        ],
         swiftSettings: swiftSettings
     ),
     .testTarget(

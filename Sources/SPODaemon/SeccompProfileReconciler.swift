@@ -130,45 +130,12 @@ public struct SeccompProfileReconciler: Reconciler {
 
     // MARK: Preparing the file
 
-    /// A reason (event reason and metric label) and a message for the user.
-    struct ProfileProblem: Error {
-        var reason: String
-        var message: String
-    }
-
-    /// The spec to install: bases merged, validated, allowed by the spod, compilable here.
-    /// (A `Result` rather than typed throws: Swift 6.3 crashes compiling a typed `catch` in the
-    /// async caller.)
-    func prepare(_ profile: SeccompProfile) -> Result<SeccompProfile.Spec, ProfileProblem> {
-        Result { () throws(ProfileProblem) -> SeccompProfile.Spec in try prepareThrowing(profile) }
-    }
-
-    private func prepareThrowing(_ profile: SeccompProfile) throws(ProfileProblem) -> SeccompProfile.Spec {
-        guard let spec = profile.spec else { throw ProfileProblem(reason: "InvalidSeccompProfile", message: "spec: Required value") }
-        let problems = profile.validate(ValidationContext(syscallNames: LibseccompSyscallNames()))
-        if !problems.isEmpty {
-            throw ProfileProblem(reason: "InvalidSeccompProfile", message: problems.map(\.description).joined(separator: "; "))
-        }
+    func prepare(_ profile: SeccompProfile) -> Result<SeccompProfile.Spec, ProfilePreparation.Problem> {
         let namespace = profile.metadata.namespace
-        let merged: SeccompProfile.Spec
-        do {
-            merged = try BaseProfiles.resolve(spec, name: profile.metadata.name ?? "") { name in
-                profiles.get(name: name, namespace: namespace)?.spec ?? builtInProfiles[name]
-            }
-        } catch {
-            let reason = if case .unsupportedReference = error { "CannotPullSeccompProfile" } else { "InvalidSeccompProfile" }
-            throw ProfileProblem(reason: reason, message: error.description)
-        }
-        let spod = spods.get(name: identity.spodName, namespace: identity.operatorNamespace)
-        if let allowList = AllowList(spod: spod?.spec), let violation = allowList.violation(of: merged) {
-            throw ProfileProblem(reason: "ProfileNotAllowed", message: violation)
-        }
-        do {
-            _ = try SeccompFilter.compile(merged)
-        } catch {
-            throw ProfileProblem(reason: "InvalidSeccompProfile", message: "the merged profile does not compile: \(error)")
-        }
-        return merged
+        let preparation = ProfilePreparation(
+            lookup: { name in profiles.get(name: name, namespace: namespace)?.spec ?? builtInProfiles[name] },
+            spod: spods.get(name: identity.spodName, namespace: identity.operatorNamespace)?.spec)
+        return preparation.prepare(profile)
     }
 
     // MARK: API objects

@@ -143,9 +143,28 @@ extension SecurityProfilesOperator {
         @Option(help: "The kubelet's root directory (default: KUBELET_DIR, then /var/lib/kubelet).")
         var kubeletDir: String?
 
+        @Flag(help: "Run without a cluster: install the SeccompProfiles (and spod) found in --manifests.")
+        var standalone = false
+
+        @Option(help: "With --standalone: the directory of YAML/JSON manifests, re-read when it changes.")
+        var manifests: String?
+
+        @Flag(help: "With --standalone: apply the manifests once and exit (status 1 when a profile was rejected).")
+        var once = false
+
+        func validate() throws {
+            if standalone, manifests == nil { throw ValidationError("--standalone needs --manifests DIR") }
+            if !standalone, manifests != nil || once { throw ValidationError("--manifests and --once need --standalone") }
+        }
+
         func run() async throws {
             options.bootstrapLogging()
             let environment = ProcessInfo.processInfo.environment
+            let kubelet = kubeletDir ?? environment["KUBELET_DIR"] ?? "/var/lib/kubelet"
+            if standalone, let manifests {
+                try await runStandalone(manifests: manifests, kubelet: kubelet)
+                return
+            }
             guard let node = environment["NODE_NAME"], !node.isEmpty else {
                 throw ValidationError("NODE_NAME must name the node this daemon runs on (the DaemonSet sets it from spec.nodeName)")
             }
@@ -154,13 +173,30 @@ extension SecurityProfilesOperator {
                 nodeName: node,
                 operatorNamespace: environment["OPERATOR_NAMESPACE"] ?? configuration.namespace,
                 spodName: environment["SPOD_NAME"] ?? SecurityProfilesOperatorDaemon.defaultName)
-            let kubelet = kubeletDir ?? environment["KUBELET_DIR"] ?? "/var/lib/kubelet"
             try await KubernetesClient.withClient(configuration: configuration) { client in
                 let seccomp = SeccompDaemon(client: client, identity: identity, kubeletDirectory: kubelet, builtInProfiles: BuiltInProfiles.all)
                 try await runRole(
                     "daemon", options: options, services: seccomp.services, server: configuration.server.absoluteString,
                     checks: [HealthServer.Check(name: "seccomp-spod") { seccomp.hasSynced }])
             }
+        }
+
+        private func runStandalone(manifests: String, kubelet: String) async throws {
+            let daemon = StandaloneSeccompDaemon(
+                manifests: URL(fileURLWithPath: manifests),
+                directory: SeccompProfileDirectory(kubeletDirectory: kubelet),
+                builtInProfiles: BuiltInProfiles.all)
+            if once {
+                let failed = daemon.syncOnce().contains { outcome in
+                    switch outcome {
+                    case .rejected, .unreadable: return true
+                    default: return false
+                    }
+                }
+                if failed { throw ExitCode(1) }
+                return
+            }
+            try await runRole("daemon", options: options, services: [daemon])
         }
     }
 

@@ -1,0 +1,63 @@
+import KubeModels
+import SPOAPI
+import SeccompCompiler
+import SeccompKit
+
+/// Turns a SeccompProfile into the spec to install, or the reason it cannot be installed:
+/// validation (with libseccomp's syscall names), base-profile resolution, the spod's
+/// `allowedSyscalls` guard, and compilation with libseccomp. Shared by the API-driven daemon
+/// and standalone mode.
+public struct ProfilePreparation {
+    /// A reason (event reason and metric label, as upstream names them) and a message.
+    public struct Problem: Error, Hashable, Sendable, CustomStringConvertible {
+        public var reason: String
+        public var message: String
+
+        public init(reason: String, message: String) {
+            self.reason = reason
+            self.message = message
+        }
+
+        public var description: String { "\(reason): \(message)" }
+    }
+
+    /// Finds a base profile by name (same namespace first, then built-ins).
+    public var lookup: (String) -> SeccompProfile.Spec?
+    /// The spod's spec, for the allow-list guard.
+    public var spod: SecurityProfilesOperatorDaemon.Spec?
+
+    public init(lookup: @escaping (String) -> SeccompProfile.Spec?, spod: SecurityProfilesOperatorDaemon.Spec?) {
+        self.lookup = lookup
+        self.spod = spod
+    }
+
+    /// A `Result` rather than typed throws: Swift 6.3 crashes compiling a typed `catch` in an
+    /// async caller.
+    public func prepare(_ profile: SeccompProfile) -> Result<SeccompProfile.Spec, Problem> {
+        Result { () throws(Problem) -> SeccompProfile.Spec in try prepareThrowing(profile) }
+    }
+
+    private func prepareThrowing(_ profile: SeccompProfile) throws(Problem) -> SeccompProfile.Spec {
+        guard let spec = profile.spec else { throw Problem(reason: "InvalidSeccompProfile", message: "spec: Required value") }
+        let problems = profile.validate(ValidationContext(syscallNames: LibseccompSyscallNames()))
+        if !problems.isEmpty {
+            throw Problem(reason: "InvalidSeccompProfile", message: problems.map(\.description).joined(separator: "; "))
+        }
+        let merged: SeccompProfile.Spec
+        do {
+            merged = try BaseProfiles.resolve(spec, name: profile.metadata.name ?? "", lookup: lookup)
+        } catch {
+            let reason = if case .unsupportedReference = error { "CannotPullSeccompProfile" } else { "InvalidSeccompProfile" }
+            throw Problem(reason: reason, message: error.description)
+        }
+        if let allowList = AllowList(spod: spod), let violation = allowList.violation(of: merged) {
+            throw Problem(reason: "ProfileNotAllowed", message: violation)
+        }
+        do {
+            _ = try SeccompFilter.compile(merged)
+        } catch {
+            throw Problem(reason: "InvalidSeccompProfile", message: "the merged profile does not compile: \(error)")
+        }
+        return merged
+    }
+}

@@ -160,6 +160,7 @@ let targets: [Target] = [
         dependencies: [
             "SPODaemon", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", lifecycle, logging,
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
         ],
         swiftSettings: swiftSettings
     ),

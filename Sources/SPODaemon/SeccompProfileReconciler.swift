@@ -110,6 +110,9 @@ public struct SeccompProfileReconciler: Reconciler {
             return .done
         }
 
+        if logger.logLevel <= .debug, let size = try? SeccompFilter.compile(spec).bpfInstructionCount() {
+            logger.debug("seccomp.profile.compiled", metadata: ["bpf.instructions": "\(size)"])
+        }
         let bytes = ProfileFile.render(spec)
         do {
             if try directory.install(bytes, namespace: namespace, name: key.name) == .written {

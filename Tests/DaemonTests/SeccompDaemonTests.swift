@@ -4,6 +4,7 @@ import KubeModels
 import KubeRuntime
 import KubeTestServer
 import Logging
+import MetricsTestKit
 import SPOAPI
 import SPODaemon
 import ServiceLifecycle
@@ -22,6 +23,7 @@ struct DaemonHarness {
     /// Runs `body` with a daemon running against a fresh server; `prepare` may seed objects and files first.
     static func run(
         builtIns: [String: SeccompProfile.Spec] = [:],
+        metrics: TestMetrics? = nil,
         prepare: (KubeTestServer, String) throws -> Void = { _, _ in },
         _ body: (DaemonHarness) async throws -> Void
     ) async throws {
@@ -33,7 +35,8 @@ struct DaemonHarness {
                 let daemon = SeccompDaemon(
                     client: client, identity: DaemonIdentity(nodeName: "node-1", operatorNamespace: "security-profiles-operator"),
                     kubeletDirectory: kubelet, builtInProfiles: builtIns,
-                    reflector: .init(backoff: Backoff(initial: .milliseconds(50), maximum: .milliseconds(200), jitter: 0)))
+                    reflector: .init(backoff: Backoff(initial: .milliseconds(50), maximum: .milliseconds(200), jitter: 0)),
+                    metricsFactory: metrics)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for service in daemon.services {
                         group.addTask { try? await service.run() }
@@ -190,6 +193,23 @@ func eventually(_ condition: () -> Bool) async -> Bool {
             #expect(harness.file("apps", "typo") == nil)
             #expect(harness.events(reason: "InvalidSeccompProfile").first?.message?.contains("mkdirr") == true)
         }
+    }
+
+    @Test func seccompCountersUseTheUpstreamNames() async throws {
+        let metrics = TestMetrics()
+        try await DaemonHarness.run(metrics: metrics) { harness in
+            try await harness.create("apps", "p", .init(defaultAction: .log))
+            try await harness.create("apps", "bad", .init(defaultAction: .errno, syscalls: [.init(names: ["nope"], action: .allow)]))
+            #expect(await eventually { harness.state("apps", "p") == .installed && harness.state("apps", "bad") == .error })
+            try await harness.client.resource(SeccompProfile.self).delete("p", namespace: "apps")
+            #expect(await eventually { harness.file("apps", "p") == nil })
+        }
+        func total(_ label: String, _ dimensions: [(String, String)]) -> Int64 {
+            (try? metrics.expectCounter(label, dimensions).totalValue) ?? 0
+        }
+        #expect(total("security_profiles_operator_seccomp_profile_total", [("operation", "update")]) == 1)
+        #expect(total("security_profiles_operator_seccomp_profile_total", [("operation", "delete")]) == 1)
+        #expect(total("security_profiles_operator_seccomp_profile_error_total", [("reason", "InvalidSeccompProfile")]) >= 1)
     }
 
     @Test func filesOfProfilesDeletedWhileTheDaemonWasDownAreRemovedAtStart() async throws {

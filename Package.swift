@@ -153,6 +153,20 @@ let targets: [Target] = [
         path: "Benchmarks/KubeBenchmarks",
         swiftSettings: swiftSettings
     ),
+    // The test API server as a process, for benchmarks that need separate processes.
+    .executableTarget(
+        name: "kube-test-apiserver",
+        dependencies: ["KubeTestServer", "KubeModels", "SPOAPI"],
+        path: "Benchmarks/TestAPIServer",
+        swiftSettings: swiftSettings
+    ),
+    // Node-daemon figures through the API and the file system (Benchmarks/daemon-bench.sh).
+    .executableTarget(
+        name: "daemon-bench",
+        dependencies: ["KubeClient", "KubeModels", "SPOAPI"],
+        path: "Benchmarks/DaemonBench",
+        swiftSettings: swiftSettings
+    ),
 
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
     .testTarget(

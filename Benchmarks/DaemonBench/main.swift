@@ -1,0 +1,178 @@
+// Measures a running node daemon through the API and the file system, whoever wrote it:
+//
+//   daemon-bench --kubeconfig FILE --pid PID --kubelet-dir DIR [--profiles 1000] [--namespaces 10]
+//
+// Creates SeccompProfiles (about 60 syscalls each) and measures when their files appear under
+// <kubelet dir>/seccomp/operator and when their node statuses say Installed, the daemon's RSS
+// and CPU time (from /proc/PID), and single create/update/delete → file latencies.
+
+import Foundation
+import KubeClient
+import KubeModels
+import SPOAPI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Options {
+    var kubeconfig = ""
+    var pid: Int32 = 0
+    var kubeletDirectory = ""
+    var profiles = 1000
+    var namespaces = 10
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let flag = iterator.next() {
+            let value = iterator.next() ?? ""
+            switch flag {
+            case "--kubeconfig": kubeconfig = value
+            case "--pid": pid = Int32(value) ?? 0
+            case "--kubelet-dir": kubeletDirectory = value
+            case "--profiles": profiles = Int(value) ?? profiles
+            case "--namespaces": namespaces = Int(value) ?? namespaces
+            default: fatalError("unknown flag \(flag)")
+            }
+        }
+        precondition(!kubeconfig.isEmpty && pid > 0 && !kubeletDirectory.isEmpty, "--kubeconfig, --pid and --kubelet-dir are required")
+    }
+}
+
+/// Syscalls a typical service allows; each profile takes 60 of them.
+let syscallPool = [
+    "accept4", "access", "arch_prctl", "bind", "brk", "capget", "capset", "chdir", "clock_gettime", "clock_nanosleep",
+    "clone", "close", "connect", "dup2", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_wait", "eventfd2", "execve",
+    "exit", "exit_group", "fchown", "fcntl", "fstat", "fstatfs", "futex", "getcwd", "getdents64", "getegid", "geteuid",
+    "getgid", "getpid", "getppid", "getrandom", "getrlimit", "getsockname", "getsockopt", "gettid", "getuid", "ioctl",
+    "listen", "lseek", "madvise", "mmap", "mprotect", "munmap", "nanosleep", "newfstatat", "openat", "pipe2", "prctl",
+    "pread64", "prlimit64", "read", "readlink", "recvfrom", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
+    "sched_getaffinity", "sched_yield", "sendto", "set_robust_list", "set_tid_address", "setgid", "setgroups",
+    "setsockopt", "setuid", "sigaltstack", "socket", "stat", "statfs", "tgkill", "uname", "write", "writev",
+]
+
+func profile(_ index: Int, namespace: String, prefix: String = "bench") -> SeccompProfile {
+    let names = (0..<60).map { syscallPool[($0 + index) % syscallPool.count] }
+    return SeccompProfile(
+        metadata: ObjectMeta(name: "\(prefix)-\(index)", namespace: namespace),
+        spec: .init(defaultAction: .errno, syscalls: [.init(names: Array(Set(names)).sorted(), action: .allow)]))
+}
+
+func processStats(_ pid: Int32) -> (rssMiB: Double, cpuSeconds: Double) {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    let rssKiB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?
+        .split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) } ?? 0
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    // Fields after the command name (which is in parentheses): utime is 14th, stime 15th overall.
+    let fields = stat.split(separator: ")").last?.split(separator: " ").map(String.init) ?? []
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    let cpu = fields.count > 13 ? ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / ticks : 0
+    return (rssKiB / 1024, cpu)
+}
+
+func fileExists(_ options: Options, _ namespace: String, _ name: String) -> Bool {
+    FileManager.default.fileExists(atPath: "\(options.kubeletDirectory)/seccomp/operator/\(namespace)/\(name).json")
+}
+
+func waitUntil(
+    timeout: Duration = .seconds(600), isolation: isolated (any Actor)? = #isolation, _ condition: () async throws -> Bool
+) async throws -> Duration {
+    let start = ContinuousClock.now
+    while try await !condition() {
+        if ContinuousClock.now - start > timeout { throw CancellationError() }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+    return ContinuousClock.now - start
+}
+
+func percentile(_ values: [Duration], _ fraction: Double) -> Double {
+    let sorted = values.map { $0.milliseconds }.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction + 0.5))]
+}
+
+extension Duration {
+    var milliseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+}
+
+func report(_ name: String, _ value: String) {
+    print(name.padding(toLength: 52, withPad: " ", startingAt: 0) + value)
+}
+
+let options = Options(CommandLine.arguments)
+let configuration = try KubeConfigLoader().load(kubeconfigPath: options.kubeconfig)
+try await KubernetesClient.withClient(configuration: configuration) { client in
+    let profiles = client.resource(SeccompProfile.self)
+    let statuses = client.resource(SecurityProfileNodeStatus.self)
+    let namespaces = (0..<options.namespaces).map { "bench-\($0)" }
+
+    let idle = processStats(options.pid)
+    report("daemon RSS idle", String(format: "%.1f MiB", idle.rssMiB))
+
+    // Bulk: all profiles created at once (16 requests in flight).
+    let bulkStart = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        var next = 0
+        func addNext() {
+            guard next < options.profiles else { return }
+            let index = next
+            next += 1
+            group.addTask { _ = try await profiles.create(profile(index, namespace: namespaces[index % namespaces.count])) }
+        }
+        for _ in 0..<16 { addNext() }
+        while try await group.next() != nil { addNext() }
+    }
+    let created = ContinuousClock.now - bulkStart
+    var remaining = Set(0..<options.profiles)
+    _ = try await waitUntil {
+        remaining = remaining.filter { !fileExists(options, namespaces[$0 % namespaces.count], "bench-\($0)") }
+        return remaining.isEmpty
+    }
+    let allFiles = ContinuousClock.now - bulkStart
+    _ = try await waitUntil {
+        let installed = try await statuses.listAll(options: ListOptions(labelSelector: "spo.x-k8s.io/profile-state=Installed"))
+        return installed.items.count >= options.profiles
+    }
+    let allInstalled = ContinuousClock.now - bulkStart
+    let loaded = processStats(options.pid)
+    report("bulk: \(options.profiles) profiles created (client side)", String(format: "%.2f s", created.milliseconds / 1000))
+    report("bulk: all files on disk", String(format: "%.2f s", allFiles.milliseconds / 1000))
+    report("bulk: all node statuses Installed", String(format: "%.2f s", allInstalled.milliseconds / 1000))
+    report("bulk: daemon CPU seconds", String(format: "%.2f s", loaded.cpuSeconds - idle.cpuSeconds))
+    report("daemon RSS with \(options.profiles) profiles", String(format: "%.1f MiB", loaded.rssMiB))
+
+    // Single operations, one at a time.
+    var creates: [Duration] = [], updates: [Duration] = [], deletes: [Duration] = []
+    for index in 0..<50 {
+        let namespace = namespaces[index % namespaces.count]
+        let name = "single-\(index)"
+        let start = ContinuousClock.now
+        _ = try await profiles.create(profile(index, namespace: namespace, prefix: "single"))
+        _ = try await waitUntil { fileExists(options, namespace, name) }
+        creates.append(ContinuousClock.now - start)
+    }
+    for index in 0..<50 {
+        let namespace = namespaces[index % namespaces.count]
+        let name = "single-\(index)"
+        let path = "\(options.kubeletDirectory)/seccomp/operator/\(namespace)/\(name).json"
+        let before = FileManager.default.contents(atPath: path)
+        let start = ContinuousClock.now
+        _ = try await profiles.patch(name, namespace: namespace, patch: .merge(["spec": ["defaultAction": "SCMP_ACT_LOG"]]))
+        _ = try await waitUntil { FileManager.default.contents(atPath: path) != before }
+        updates.append(ContinuousClock.now - start)
+    }
+    for index in 0..<50 {
+        let namespace = namespaces[index % namespaces.count]
+        let name = "single-\(index)"
+        let start = ContinuousClock.now
+        try await profiles.delete(name, namespace: namespace)
+        _ = try await waitUntil { !fileExists(options, namespace, name) }
+        deletes.append(ContinuousClock.now - start)
+    }
+    for (label, values) in [("create → file", creates), ("update → file changed", updates), ("delete → file removed", deletes)] {
+        report("\(label) (50): p50 / p90 / max", String(format: "%.1f / %.1f / %.1f ms", percentile(values, 0.5), percentile(values, 0.9), values.map(\.milliseconds).max() ?? 0))
+    }
+    report("total daemon CPU seconds", String(format: "%.2f s", processStats(options.pid).cpuSeconds - idle.cpuSeconds))
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the daemon benchmark end to end on this machine: the test API server and the daemon as
+# separate release-built processes, then daemon-bench against them. To measure another daemon
+# (e.g. upstream's) against a real cluster, run daemon-bench directly with its kubeconfig, PID
+# and kubelet directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product security-profiles-operator
+swift build -c release --product kube-test-apiserver
+swift build -c release --product daemon-bench
+bin=$(swift build -c release --show-bin-path)
+work=$(mktemp -d)
+trap 'kill $daemon $server 2>/dev/null || true; rm -rf "$work"' EXIT
+
+"$bin/kube-test-apiserver" "$work/kubeconfig" > "$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do [ -f "$work/kubeconfig" ] && break; sleep 0.1; done
+NODE_NAME=bench-node OPERATOR_NAMESPACE=security-profiles-operator \
+    "$bin/security-profiles-operator" daemon --kubeconfig "$work/kubeconfig" --kubelet-dir "$work/kubelet" \
+    --health-probe-port 0 --log-level warning > "$work/daemon.log" 2>&1 &
+daemon=$!
+sleep 2
+"$bin/daemon-bench" --kubeconfig "$work/kubeconfig" --pid "$daemon" --kubelet-dir "$work/kubelet" "$@"

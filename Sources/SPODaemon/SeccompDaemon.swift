@@ -12,6 +12,8 @@ import ServiceLifecycle
 public final class SeccompDaemon: Sendable {
     public let profiles: Informer<SeccompProfile>
     public let spods: Informer<SecurityProfilesOperatorDaemon>
+    /// This node's SecurityProfileNodeStatuses, so reconciles read them from memory.
+    public let nodeStatuses: Informer<SecurityProfileNodeStatus>
     public let controller: Controller
     public let directory: SeccompProfileDirectory
     private let logger: Logger
@@ -22,17 +24,21 @@ public final class SeccompDaemon: Sendable {
         kubeletDirectory: String,
         builtInProfiles: [String: SeccompProfile.Spec] = [:],
         fileSystem: any ProfileFileSystem = LocalFileSystem(),
-        workers: Int = 2,
+        workers: Int = 4,
         reflector: ReflectorStateMachine.Configuration = .init(),
         metricsFactory: (any MetricsFactory)? = nil,
         logger: Logger = Logger(label: "spod.seccomp")
     ) {
         profiles = Informer(client: client.resource(SeccompProfile.self), reflector: reflector, logger: logger)
         spods = Informer(client: client.resource(SecurityProfilesOperatorDaemon.self), namespace: identity.operatorNamespace, reflector: reflector, logger: logger)
+        nodeStatuses = Informer(
+            client: client.resource(SecurityProfileNodeStatus.self),
+            labelSelector: "\(SPOMetadata.nodeNameLabel)=\(identity.nodeName)", reflector: reflector, logger: logger)
         directory = SeccompProfileDirectory(kubeletDirectory: kubeletDirectory, fileSystem: fileSystem)
         let events = EventRecorder(client: client, component: "profile", host: identity.nodeName, logger: logger)
         let reconciler = SeccompProfileReconciler(
-            identity: identity, profiles: profiles.store, spods: spods.store, client: client, directory: directory,
+            identity: identity, profiles: profiles.store, spods: spods.store, nodeStatuses: nodeStatuses.store,
+            client: client, directory: directory,
             events: events, builtInProfiles: builtInProfiles, metricsFactory: metricsFactory)
         controller = Controller(name: "seccomp-spod", reconciler: reconciler, workers: workers, logger: logger, metricsFactory: metricsFactory)
         self.logger = logger
@@ -60,9 +66,9 @@ public final class SeccompDaemon: Sendable {
     }
 
     /// Whether both caches hold their first list (the daemon's readiness).
-    public var hasSynced: Bool { profiles.hasSynced && spods.hasSynced }
+    public var hasSynced: Bool { profiles.hasSynced && spods.hasSynced && nodeStatuses.hasSynced }
 
-    public var services: [any Service] { [profiles, spods, controller, OrphanSweep(daemon: self)] }
+    public var services: [any Service] { [profiles, spods, nodeStatuses, controller, OrphanSweep(daemon: self)] }
 
     /// Once the caches are synced, queues every installed file whose profile is gone, so the
     /// reconciler removes it; then idles until shutdown.
@@ -71,6 +77,7 @@ public final class SeccompDaemon: Sendable {
 
         func run() async throws {
             await daemon.profiles.waitForSync()
+            await daemon.nodeStatuses.waitForSync()
             do {
                 for (namespace, name) in try daemon.directory.installed()
                 where daemon.profiles.store.get(name: name, namespace: namespace) == nil {

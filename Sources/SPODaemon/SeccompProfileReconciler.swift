@@ -46,6 +46,8 @@ public struct SeccompProfileReconciler: Reconciler {
     public let identity: DaemonIdentity
     let profiles: Store<SeccompProfile>
     let spods: Store<SecurityProfilesOperatorDaemon>
+    /// This node's SecurityProfileNodeStatuses (an informer filtered by the node-name label).
+    let nodeStatuses: Store<SecurityProfileNodeStatus>
     let client: KubernetesClient
     let directory: SeccompProfileDirectory
     let events: EventRecorder
@@ -56,6 +58,7 @@ public struct SeccompProfileReconciler: Reconciler {
         identity: DaemonIdentity,
         profiles: Store<SeccompProfile>,
         spods: Store<SecurityProfilesOperatorDaemon>,
+        nodeStatuses: Store<SecurityProfileNodeStatus>,
         client: KubernetesClient,
         directory: SeccompProfileDirectory,
         events: EventRecorder,
@@ -65,6 +68,7 @@ public struct SeccompProfileReconciler: Reconciler {
         self.identity = identity
         self.profiles = profiles
         self.spods = spods
+        self.nodeStatuses = nodeStatuses
         self.client = client
         self.directory = directory
         self.events = events
@@ -87,47 +91,51 @@ public struct SeccompProfileReconciler: Reconciler {
         if profile.metadata.deletionTimestamp != nil {
             return try await delete(profile, logger: logger)
         }
-        try await ensureFinalizerAndLabel(profile)
-        var nodeStatus = try await ensureNodeStatus(profile)
-
+        // Decide and act on the node first (pure work and one file write), then tell the API
+        // in as few requests as possible: one profile update, one node-status write.
+        var state: ProfileState
+        var merged: SeccompProfile.Spec?
+        var saved = false
+        var problem: ProfilePreparation.Problem?
         if profile.spec?.disabled == true || profile.metadata.labels?[SPOMetadata.partialLabel] != nil {
-            let state: ProfileState = profile.spec?.disabled == true ? .disabled : .partial
+            state = profile.spec?.disabled == true ? .disabled : .partial
             if try directory.remove(namespace: namespace, name: key.name) { metrics.profileChanged("delete") }
-            try await setState(state, on: &nodeStatus)
-            return .done
+        } else {
+            switch prepare(profile) {
+            case .success(let spec):
+                merged = spec
+                state = .installed
+                if logger.logLevel <= .debug, let size = try? SeccompFilter.compile(spec).bpfInstructionCount() {
+                    logger.debug("seccomp.profile.compiled", metadata: ["bpf.instructions": "\(size)"])
+                }
+                do {
+                    saved = try directory.install(ProfileFile.render(spec), namespace: namespace, name: key.name) == .written
+                } catch {
+                    state = .error
+                    problem = ProfilePreparation.Problem(reason: "CannotSaveSeccompProfile", message: "\(error)")
+                }
+            case .failure(let rejection):
+                state = .error
+                problem = rejection
+                if try directory.remove(namespace: namespace, name: key.name) { metrics.profileChanged("delete") }
+            }
         }
 
-        let spec: SeccompProfile.Spec
-        switch prepare(profile) {
-        case .success(let prepared):
-            spec = prepared
-        case .failure(let problem):
+        try await updateProfileMetadata(profile, merged: merged)
+        try await writeNodeStatus(state, for: profile)
+
+        if saved {
+            metrics.profileChanged("update")
+            logger.info("seccomp.profile.saved", metadata: ["path": "\(ProfileFile.localhostProfile(namespace: namespace, name: key.name))"])
+            await events.record(profile, type: .normal, reason: "SavedSeccompProfile", message: "Successfully saved profile to disk on \(identity.nodeName)")
+        }
+        if let problem {
             logger.warning("seccomp.profile.rejected", metadata: ["reason": "\(problem.reason)", "error": "\(problem.message)"])
             metrics.error(problem.reason)
             await events.record(profile, type: .warning, reason: problem.reason, message: problem.message)
-            if try directory.remove(namespace: namespace, name: key.name) { metrics.profileChanged("delete") }
-            try await setState(.error, on: &nodeStatus)
-            return .done
+            // A failed write is worth retrying; a rejected profile waits for a change.
+            if problem.reason == "CannotSaveSeccompProfile" { throw FileSystemError("install", "\(namespace)/\(key.name)", code: EIO) }
         }
-
-        if logger.logLevel <= .debug, let size = try? SeccompFilter.compile(spec).bpfInstructionCount() {
-            logger.debug("seccomp.profile.compiled", metadata: ["bpf.instructions": "\(size)"])
-        }
-        let bytes = ProfileFile.render(spec)
-        do {
-            if try directory.install(bytes, namespace: namespace, name: key.name) == .written {
-                metrics.profileChanged("update")
-                logger.info("seccomp.profile.saved", metadata: ["path": "\(ProfileFile.localhostProfile(namespace: namespace, name: key.name))"])
-                await events.record(profile, type: .normal, reason: "SavedSeccompProfile", message: "Successfully saved profile to disk on \(identity.nodeName)")
-            }
-        } catch {
-            metrics.error("CannotSaveSeccompProfile")
-            await events.record(profile, type: .warning, reason: "CannotSaveSeccompProfile", message: "\(error)")
-            try await setState(.error, on: &nodeStatus)
-            throw error
-        }
-        try await updateSyscallsAnnotation(profile, merged: spec)
-        try await setState(.installed, on: &nodeStatus)
         return .done
     }
 
@@ -143,65 +151,72 @@ public struct SeccompProfileReconciler: Reconciler {
 
     // MARK: API objects
 
-    private func ensureFinalizerAndLabel(_ profile: SeccompProfile) async throws {
+    /// This node's finalizer, the profile-id label and the `syscalls` annotation (the merged
+    /// rules, as upstream writes them), in one update of the cached object when anything differs.
+    private func updateProfileMetadata(_ profile: SeccompProfile, merged: SeccompProfile.Spec?) async throws {
         let id = ProfileIdentity.profileID(kind: SeccompProfile.kind, name: profile.metadata.name ?? "")
-        let hasFinalizer = profile.metadata.finalizers?.contains(finalizer) == true
-        let hasLabel = profile.metadata.labels?[SPOMetadata.profileIDLabel] != nil
-        if hasFinalizer, hasLabel { return }
+        var annotation: String?
+        if let merged {
+            annotation = merged.syscalls.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data("null".utf8), as: UTF8.self) } ?? "null"
+        }
         let finalizer = self.finalizer
-        _ = try await client.resource(SeccompProfile.self).update(profile.metadata.name ?? "", namespace: profile.metadata.namespace) { object in
+        let apply = { (object: inout SeccompProfile) -> Bool in
+            var changed = false
             if object.metadata.finalizers?.contains(finalizer) != true {
                 object.metadata.finalizers = (object.metadata.finalizers ?? []) + [finalizer]
+                changed = true
             }
             if object.metadata.labels?[SPOMetadata.profileIDLabel] == nil {
                 object.metadata.labels = (object.metadata.labels ?? [:]).merging([SPOMetadata.profileIDLabel: id]) { $1 }
+                changed = true
             }
+            if let annotation, object.metadata.annotations?[SPOMetadata.syscallsAnnotation] != annotation {
+                object.metadata.annotations = (object.metadata.annotations ?? [:]).merging([SPOMetadata.syscallsAnnotation: annotation]) { $1 }
+                changed = true
+            }
+            return changed
+        }
+        var cached = profile
+        guard apply(&cached) else { return }
+        let profiles = client.resource(SeccompProfile.self)
+        do {
+            _ = try await profiles.update(cached)
+        } catch let error as KubeAPIError where error.isConflict {
+            _ = try await profiles.update(profile.metadata.name ?? "", namespace: profile.metadata.namespace) { _ = apply(&$0) }
         }
     }
 
-    private func ensureNodeStatus(_ profile: SeccompProfile) async throws -> SecurityProfileNodeStatus {
+    /// Creates this node's status with `state`, or updates it when the state differs.
+    private func writeNodeStatus(_ state: ProfileState, for profile: SeccompProfile) async throws {
         let statuses = client.resource(SecurityProfileNodeStatus.self)
         let name = ProfileIdentity.nodeStatusName(profileName: profile.metadata.name ?? "", nodeName: identity.nodeName)
-        do {
-            return try await statuses.get(name, namespace: profile.metadata.namespace)
-        } catch let error as KubeAPIError where error.isNotFound {
-            let initial: ProfileState = profile.spec?.disabled == true ? .disabled
-                : profile.metadata.labels?[SPOMetadata.partialLabel] != nil ? .partial : .pending
+        var current = nodeStatuses.get(name: name, namespace: profile.metadata.namespace)
+        if current == nil {
             do {
-                return try await statuses.create(ProfileIdentity.nodeStatus(for: profile, nodeName: identity.nodeName, state: initial))
+                _ = try await statuses.create(ProfileIdentity.nodeStatus(for: profile, nodeName: identity.nodeName, state: state))
+                return
             } catch let error as KubeAPIError where error.isAlreadyExists {
-                return try await statuses.get(name, namespace: profile.metadata.namespace)
+                // Created moments ago and not yet in the cache.
+                current = try await statuses.get(name, namespace: profile.metadata.namespace)
             }
         }
+        guard var status = current else { return }
+        try await setState(state, on: &status)
     }
 
     private func setState(_ state: ProfileState, on status: inout SecurityProfileNodeStatus) async throws {
         guard status.status != state || status.metadata.labels?[SPOMetadata.profileStateLabel] != state.rawValue else { return }
-        status.status = state
-        status.metadata.labels = (status.metadata.labels ?? [:]).merging([SPOMetadata.profileStateLabel: state.rawValue]) { $1 }
+        let statuses = client.resource(SecurityProfileNodeStatus.self)
+        let apply = { (object: inout SecurityProfileNodeStatus) in
+            object.status = state
+            object.metadata.labels = (object.metadata.labels ?? [:]).merging([SPOMetadata.profileStateLabel: state.rawValue]) { $1 }
+        }
+        apply(&status)
         do {
-            status = try await client.resource(SecurityProfileNodeStatus.self).update(status)
+            status = try await statuses.update(status)
         } catch let error as KubeAPIError where error.isConflict {
-            // Someone else changed it: start over from a fresh copy.
-            var fresh = try await client.resource(SecurityProfileNodeStatus.self).get(status.metadata.name ?? "", namespace: status.metadata.namespace)
-            fresh.status = state
-            fresh.metadata.labels = (fresh.metadata.labels ?? [:]).merging([SPOMetadata.profileStateLabel: state.rawValue]) { $1 }
-            status = try await client.resource(SecurityProfileNodeStatus.self).update(fresh)
+            status = try await statuses.update(status.metadata.name ?? "", namespace: status.metadata.namespace) { apply(&$0) }
         }
-    }
-
-    /// The `syscalls` annotation carries the merged rules, as upstream writes it.
-    private func updateSyscallsAnnotation(_ profile: SeccompProfile, merged: SeccompProfile.Spec) async throws {
-        let value: String
-        if let syscalls = merged.syscalls {
-            value = String(decoding: try JSONEncoder().encode(syscalls), as: UTF8.self)
-        } else {
-            value = "null"
-        }
-        guard profile.metadata.annotations?[SPOMetadata.syscallsAnnotation] != value else { return }
-        _ = try await client.resource(SeccompProfile.self).patch(
-            profile.metadata.name ?? "", namespace: profile.metadata.namespace,
-            patch: .merge(["metadata": ["annotations": [.init(stringLiteral: SPOMetadata.syscallsAnnotation): .string(value)]]]))
     }
 
     // MARK: Deletion
@@ -211,7 +226,7 @@ public struct SeccompProfileReconciler: Reconciler {
         let name = profile.metadata.name ?? ""
         let statuses = client.resource(SecurityProfileNodeStatus.self)
         let statusName = ProfileIdentity.nodeStatusName(profileName: name, nodeName: identity.nodeName)
-        var status = try? await statuses.get(statusName, namespace: namespace)
+        var status = nodeStatuses.get(name: statusName, namespace: namespace)
         if var current = status, current.status != .terminating {
             try await setState(.terminating, on: &current)
             status = current

@@ -95,8 +95,18 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "The kubeconfig context to use instead of its current-context.")
     var context: String?
 
-    func loadConfiguration() throws -> KubeClientConfiguration {
-        try KubeConfigLoader().load(kubeconfigPath: kubeconfig, context: context)
+    @Option(help: "Client-side limit of API requests per second (default: 20 for the manager, 100 for the daemon).")
+    var kubeApiQps: Double?
+
+    @Option(help: "Requests allowed in a burst above --kube-api-qps (default: 30 for the manager, 200 for the daemon).")
+    var kubeApiBurst: Int?
+
+    /// The configuration, with the role's request-rate defaults unless flags override them.
+    func loadConfiguration(qps: Double = 20, burst: Int = 30) throws -> KubeClientConfiguration {
+        var configuration = try KubeConfigLoader().load(kubeconfigPath: kubeconfig, context: context)
+        configuration.qps = kubeApiQps ?? qps
+        configuration.burst = kubeApiBurst ?? burst
+        return configuration
     }
 }
 
@@ -168,7 +178,9 @@ extension SecurityProfilesOperator {
             guard let node = environment["NODE_NAME"], !node.isEmpty else {
                 throw ValidationError("NODE_NAME must name the node this daemon runs on (the DaemonSet sets it from spec.nodeName)")
             }
-            let configuration = try cluster.loadConfiguration()
+            // A node's daemon writes a few objects per profile; bulk changes should not queue
+            // behind the manager's conservative limit.
+            let configuration = try cluster.loadConfiguration(qps: 100, burst: 200)
             let identity = DaemonIdentity(
                 nodeName: node,
                 operatorNamespace: environment["OPERATOR_NAMESPACE"] ?? configuration.namespace,

@@ -98,7 +98,7 @@ func eventually(_ condition: () -> Bool) async -> Bool {
             #expect(status.metadata.labels?["spo.x-k8s.io/profile-state"] == "Installed")
             #expect(status.metadata.labels?["spo.x-k8s.io/node-name"] == "node-1")
             #expect(status.metadata.ownerReferences?.first?.uid == profile.metadata.uid)
-            #expect(harness.events(reason: "SavedSeccompProfile").first?.message == "Successfully saved profile to disk on node-1")
+            #expect(await eventually { harness.events(reason: "SavedSeccompProfile").first?.message == "Successfully saved profile to disk on node-1" })
         }
     }
 
@@ -148,7 +148,7 @@ func eventually(_ condition: () -> Bool) async -> Bool {
             try await harness.create("apps", "child", .init(defaultAction: .errno, baseProfileName: "base", syscalls: [.init(names: ["write"], action: .allow)]))
             #expect(await eventually { harness.state("apps", "child") == .error })
             #expect(harness.file("apps", "child") == nil)
-            #expect(harness.events(reason: "InvalidSeccompProfile").first?.message?.contains("\"base\"") == true)
+            #expect(await eventually { harness.events(reason: "InvalidSeccompProfile").first?.message?.contains("\"base\"") == true })
             try await harness.create("apps", "base", .init(defaultAction: .errno, syscalls: [.init(names: ["read"], action: .allow)]))
             #expect(await eventually { harness.state("apps", "child") == .installed })
             #expect(harness.file("apps", "child") == #"{"baseProfileName":"base","defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"},{"names":["write"],"action":"SCMP_ACT_ALLOW"}]}"#)
@@ -178,7 +178,7 @@ func eventually(_ condition: () -> Bool) async -> Bool {
             #expect(await eventually { harness.state("apps", "wide") == .error })
             #expect(harness.file("apps", "wide") == nil)
             #expect(harness.profile("apps", "wide") != nil, "the user's object is never deleted")
-            #expect(harness.events(reason: "ProfileNotAllowed").first?.message == "syscall not allowed: mkdir, read")
+            #expect(await eventually { harness.events(reason: "ProfileNotAllowed").first?.message == "syscall not allowed: mkdir, read" })
             _ = try await harness.client.resource(SecurityProfilesOperatorDaemon.self).patch(
                 "spod", namespace: "security-profiles-operator", patch: .merge(["spec": ["allowedSyscalls": .null]]))
             #expect(await eventually { harness.state("apps", "wide") == .installed && harness.file("apps", "wide") != nil })
@@ -191,7 +191,7 @@ func eventually(_ condition: () -> Bool) async -> Bool {
             try await harness.create("apps", "fine", .init(defaultAction: .log))
             #expect(await eventually { harness.state("apps", "typo") == .error && harness.state("apps", "fine") == .installed })
             #expect(harness.file("apps", "typo") == nil)
-            #expect(harness.events(reason: "InvalidSeccompProfile").first?.message?.contains("mkdirr") == true)
+            #expect(await eventually { harness.events(reason: "InvalidSeccompProfile").first?.message?.contains("mkdirr") == true })
         }
     }
 

@@ -15,6 +15,8 @@ public final class SeccompDaemon: Sendable {
     /// This node's SecurityProfileNodeStatuses, so reconciles read them from memory.
     public let nodeStatuses: Informer<SecurityProfileNodeStatus>
     public let controller: Controller
+    /// Publishes node outcomes through the API, apart from file installation.
+    public let statusController: Controller
     public let directory: SeccompProfileDirectory
     private let logger: Logger
 
@@ -36,11 +38,15 @@ public final class SeccompDaemon: Sendable {
             labelSelector: "\(SPOMetadata.nodeNameLabel)=\(identity.nodeName)", reflector: reflector, logger: logger)
         directory = SeccompProfileDirectory(kubeletDirectory: kubeletDirectory, fileSystem: fileSystem)
         let events = EventRecorder(client: client, component: "profile", host: identity.nodeName, logger: logger)
+        let statusQueue = WorkQueue<ObjectKey>(name: "seccomp-status", metricsFactory: metricsFactory)
         let reconciler = SeccompProfileReconciler(
             identity: identity, profiles: profiles.store, spods: spods.store, nodeStatuses: nodeStatuses.store,
-            client: client, directory: directory,
+            client: client, directory: directory, outcomes: OutcomeBook(), statusQueue: statusQueue,
             events: events, builtInProfiles: builtInProfiles, metricsFactory: metricsFactory)
         controller = Controller(name: "seccomp-spod", reconciler: reconciler, workers: workers, logger: logger, metricsFactory: metricsFactory)
+        statusController = Controller(
+            name: "seccomp-status", reconciler: SeccompStatusReconciler(files: reconciler), queue: statusQueue,
+            workers: workers, logger: logger, metricsFactory: metricsFactory)
         self.logger = logger
 
         let queue = controller.queue
@@ -68,7 +74,7 @@ public final class SeccompDaemon: Sendable {
     /// Whether both caches hold their first list (the daemon's readiness).
     public var hasSynced: Bool { profiles.hasSynced && spods.hasSynced && nodeStatuses.hasSynced }
 
-    public var services: [any Service] { [profiles, spods, nodeStatuses, controller, OrphanSweep(daemon: self)] }
+    public var services: [any Service] { [profiles, spods, nodeStatuses, controller, statusController, OrphanSweep(daemon: self)] }
 
     /// Once the caches are synced, queues every installed file whose profile is gone, so the
     /// reconciler removes it; then idles until shutdown.

@@ -7,6 +7,7 @@ import Logging
 import SPOAPI
 import SeccompCompiler
 import SeccompKit
+import Synchronization
 
 /// Where the daemon runs and what it manages.
 public struct DaemonIdentity: Sendable {
@@ -50,6 +51,9 @@ public struct SeccompProfileReconciler: Reconciler {
     let nodeStatuses: Store<SecurityProfileNodeStatus>
     let client: KubernetesClient
     let directory: SeccompProfileDirectory
+    /// Outcomes waiting for the status pass, and its queue.
+    let outcomes: OutcomeBook
+    let statusQueue: WorkQueue<ObjectKey>
     let events: EventRecorder
     let builtInProfiles: [String: SeccompProfile.Spec]
     let metrics: SeccompMetrics
@@ -61,6 +65,8 @@ public struct SeccompProfileReconciler: Reconciler {
         nodeStatuses: Store<SecurityProfileNodeStatus>,
         client: KubernetesClient,
         directory: SeccompProfileDirectory,
+        outcomes: OutcomeBook,
+        statusQueue: WorkQueue<ObjectKey>,
         events: EventRecorder,
         builtInProfiles: [String: SeccompProfile.Spec] = [:],
         metricsFactory: (any MetricsFactory)? = nil
@@ -71,6 +77,8 @@ public struct SeccompProfileReconciler: Reconciler {
         self.nodeStatuses = nodeStatuses
         self.client = client
         self.directory = directory
+        self.outcomes = outcomes
+        self.statusQueue = statusQueue
         self.events = events
         self.builtInProfiles = builtInProfiles
         self.metrics = SeccompMetrics(factory: metricsFactory ?? MetricsSystem.factory)
@@ -121,22 +129,36 @@ public struct SeccompProfileReconciler: Reconciler {
             }
         }
 
-        try await updateProfileMetadata(profile, merged: merged)
-        try await writeNodeStatus(state, for: profile)
-
+        // The API side (metadata, node status, events) is a separate pass with its own queue,
+        // so that installing files on the node never waits for the API's request budget.
         if saved {
             metrics.profileChanged("update")
             logger.info("seccomp.profile.saved", metadata: ["path": "\(ProfileFile.localhostProfile(namespace: namespace, name: key.name))"])
-            await events.record(profile, type: .normal, reason: "SavedSeccompProfile", message: "Successfully saved profile to disk on \(identity.nodeName)")
         }
         if let problem {
             logger.warning("seccomp.profile.rejected", metadata: ["reason": "\(problem.reason)", "error": "\(problem.message)"])
             metrics.error(problem.reason)
-            await events.record(profile, type: .warning, reason: problem.reason, message: problem.message)
-            // A failed write is worth retrying; a rejected profile waits for a change.
-            if problem.reason == "CannotSaveSeccompProfile" { throw FileSystemError("install", "\(namespace)/\(key.name)", code: EIO) }
+        }
+        outcomes.record(key, NodeOutcome(state: state, merged: merged, saved: saved, problem: problem))
+        statusQueue.add(key)
+        // A failed write is worth retrying; a rejected profile waits for a change.
+        if problem?.reason == "CannotSaveSeccompProfile" {
+            throw FileSystemError("install", "\(namespace)/\(key.name)", code: EIO)
         }
         return .done
+    }
+
+    /// The API side of an outcome: this node's finalizer, labels and the `syscalls`
+    /// annotation on the profile, the node status, and the events.
+    func publish(_ outcome: NodeOutcome, for profile: SeccompProfile) async throws {
+        try await updateProfileMetadata(profile, merged: outcome.merged)
+        try await writeNodeStatus(outcome.state, for: profile)
+        if outcome.saved {
+            await events.record(profile, type: .normal, reason: "SavedSeccompProfile", message: "Successfully saved profile to disk on \(identity.nodeName)")
+        }
+        if let problem = outcome.problem {
+            await events.record(profile, type: .warning, reason: problem.reason, message: problem.message)
+        }
     }
 
     // MARK: Preparing the file
@@ -259,6 +281,60 @@ public struct SeccompProfileReconciler: Reconciler {
             }
         }
         logger.info("seccomp.profile.removed")
+        return .done
+    }
+}
+
+/// What the node-side pass decided for a profile, for the status pass to publish.
+public struct NodeOutcome: Sendable, Hashable {
+    var state: ProfileState
+    var merged: SeccompProfile.Spec?
+    var saved: Bool
+    var problem: ProfilePreparation.Problem?
+    /// Distinguishes outcomes of the same profile, so a newer one is never dropped.
+    var sequence: UInt64 = 0
+}
+
+/// Outcomes not yet published, by profile key. A newer outcome replaces an older one, but a
+/// pending "saved" is kept so the event is not lost.
+public final class OutcomeBook: Sendable {
+    private let state = Mutex<(next: UInt64, outcomes: [ObjectKey: NodeOutcome])>((0, [:]))
+
+    public init() {}
+
+    func record(_ key: ObjectKey, _ outcome: NodeOutcome) {
+        state.withLock { state in
+            var outcome = outcome
+            state.next += 1
+            outcome.sequence = state.next
+            if state.outcomes[key]?.saved == true, outcome.state == .installed { outcome.saved = true }
+            state.outcomes[key] = outcome
+        }
+    }
+
+    func pending(_ key: ObjectKey) -> NodeOutcome? { state.withLock { $0.outcomes[key] } }
+
+    /// Forgets `outcome` once published, unless a newer one arrived meanwhile.
+    func published(_ key: ObjectKey, _ outcome: NodeOutcome) {
+        state.withLock { state in
+            if state.outcomes[key]?.sequence == outcome.sequence { state.outcomes.removeValue(forKey: key) }
+        }
+    }
+}
+
+/// The status pass: publishes a profile's latest node outcome through the API, retried with
+/// backoff on failure.
+struct SeccompStatusReconciler: Reconciler {
+    let files: SeccompProfileReconciler
+
+    func reconcile(_ key: ObjectKey, logger: Logger) async throws -> ReconcileResult {
+        guard let outcome = files.outcomes.pending(key) else { return .done }
+        guard let profile = files.profiles.get(key), profile.metadata.deletionTimestamp == nil else {
+            files.outcomes.published(key, outcome)
+            return .done
+        }
+        try await files.publish(outcome, for: profile)
+        files.outcomes.published(key, outcome)
         return .done
     }
 }

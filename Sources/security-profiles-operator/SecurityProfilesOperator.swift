@@ -95,10 +95,10 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "The kubeconfig context to use instead of its current-context.")
     var context: String?
 
-    @Option(help: "Client-side limit of API requests per second (default: 20 for the manager, 100 for the daemon).")
+    @Option(help: "Client-side limit of API requests per second (default: 20 for the manager, 200 for the daemon).")
     var kubeApiQps: Double?
 
-    @Option(help: "Requests allowed in a burst above --kube-api-qps (default: 30 for the manager, 200 for the daemon).")
+    @Option(help: "Requests allowed in a burst above --kube-api-qps (default: 30 for the manager, 400 for the daemon).")
     var kubeApiBurst: Int?
 
     /// The configuration, with the role's request-rate defaults unless flags override them.
@@ -180,7 +180,7 @@ extension SecurityProfilesOperator {
             }
             // A node's daemon writes a few objects per profile; bulk changes should not queue
             // behind the manager's conservative limit.
-            let configuration = try cluster.loadConfiguration(qps: 100, burst: 200)
+            let configuration = try cluster.loadConfiguration(qps: 200, burst: 400)
             let identity = DaemonIdentity(
                 nodeName: node,
                 operatorNamespace: environment["OPERATOR_NAMESPACE"] ?? configuration.namespace,

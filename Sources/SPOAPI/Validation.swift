@@ -91,6 +91,20 @@ extension Validatable {
 struct ProblemList {
     private(set) var problems: [ValidationProblem] = []
 
+    /// The frame every kind's validation shares: the metadata rules, then `checkSpec` with the
+    /// spec and its field path. A missing spec is a problem when `required`, else nothing more
+    /// is checked.
+    static func validate<Spec>(
+        _ metadata: ObjectMeta, spec: Spec?, required: Bool = true, _ checkSpec: (inout ProblemList, Spec, FieldPath) -> Void
+    ) -> [ValidationProblem] {
+        var problems = ProblemList()
+        problems.checkMetadata(metadata)
+        let field = FieldPath("spec")
+        guard let spec = required ? problems.require(spec, at: field) : spec else { return problems.problems }
+        checkSpec(&problems, spec, field)
+        return problems.problems
+    }
+
     mutating func add(_ field: FieldPath, _ reason: ValidationProblem.Reason, value: String? = nil, _ detail: String = "") {
         problems.append(ValidationProblem(field: field, reason: reason, value: value, detail: detail))
     }

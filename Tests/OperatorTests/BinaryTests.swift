@@ -15,6 +15,28 @@ func operatorBinary() throws -> URL {
     return binary
 }
 
+/// What a finished command printed (standard output and error together) and its exit status.
+struct CommandResult {
+    var status: Int32
+    var output: String
+}
+
+/// Runs `executable` with `arguments` to completion; `environment` replaces the inherited one when given.
+@discardableResult
+func runToCompletion(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, output: output)
+}
+
 struct BinaryNotBuilt: Error, CustomStringConvertible {
     var path: String
     var description: String { "\(path) is missing: build all products first (swift build --build-tests)" }
@@ -142,17 +164,9 @@ struct LogRecordMissing: Error {
     }
 
     @Test func daemonWithoutNodeNameFailsWithAClearError() async throws {
-        let process = Process()
-        process.executableURL = try operatorBinary()
-        process.arguments = ["daemon"]
-        process.environment = ["PATH": "/usr/bin:/bin"]
-        let pipe = Pipe()
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus != 0)
-        #expect(output.contains("NODE_NAME"))
+        let result = try runToCompletion(try operatorBinary(), ["daemon"], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("NODE_NAME"))
     }
 
     @Test func managerLeadsThroughALeaseAndReleasesItOnSIGTERM() async throws {
@@ -183,16 +197,9 @@ struct LogRecordMissing: Error {
     }
 
     @Test func managerWithoutAClusterFailsWithAClearError() async throws {
-        let process = Process()
-        process.executableURL = try operatorBinary()
-        process.arguments = ["manager", "--kubeconfig", "/nonexistent/kubeconfig"]
-        let pipe = Pipe()
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus != 0)
-        #expect(output.contains("/nonexistent/kubeconfig"))
+        let result = try runToCompletion(try operatorBinary(), ["manager", "--kubeconfig", "/nonexistent/kubeconfig"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("/nonexistent/kubeconfig"))
     }
 
     @Test func sigintAlsoStopsGracefully() async throws {
@@ -207,16 +214,9 @@ struct LogRecordMissing: Error {
     }
 
     @Test func badArgumentsFailWithUsage() async throws {
-        let process = Process()
-        process.executableURL = try operatorBinary()
-        process.arguments = ["daemon", "--log-format", "xml"]
-        let pipe = Pipe()
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus != 0)
-        #expect(output.contains("log-format"))
+        let result = try runToCompletion(try operatorBinary(), ["daemon", "--log-format", "xml"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("log-format"))
     }
 }
 

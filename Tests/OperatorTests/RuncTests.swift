@@ -5,19 +5,16 @@ import Testing
 
 /// Installed profiles, converted to an OCI `linux.seccomp` section, enforced by runc on a
 /// busybox container — what kubelet and the container runtime do with the daemon's files.
+let runc = URL(fileURLWithPath: "/usr/sbin/runc")
+
 /// Whether runc can run containers here (root, runc and busybox-static installed).
 let runcAvailable = getuid() == 0
-    && FileManager.default.isExecutableFile(atPath: "/usr/sbin/runc") && FileManager.default.isExecutableFile(atPath: "/bin/busybox")
+    && FileManager.default.isExecutableFile(atPath: runc.path) && FileManager.default.isExecutableFile(atPath: "/bin/busybox")
 
 @Suite(.serialized, .enabled(if: runcAvailable, "runc or busybox-static missing: run `make deps` (as root) to install them"))
 struct RuncTests {
-    struct Outcome {
-        var status: Int32
-        var output: String
-    }
-
     /// Runs `args` in a busybox container whose seccomp section is the installed file of `spec`.
-    func runContainer(_ spec: SeccompProfile.Spec, _ args: [String]) throws -> Outcome {
+    func runContainer(_ spec: SeccompProfile.Spec, _ args: [String]) throws -> CommandResult {
         let bundle = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: bundle) }
         let bin = bundle.appendingPathComponent("rootfs/bin")
@@ -27,7 +24,7 @@ struct RuncTests {
         for tool in ["sh", "sleep", "mkdir", "true"] {
             try FileManager.default.createSymbolicLink(atPath: bin.appendingPathComponent(tool).path, withDestinationPath: "busybox")
         }
-        try run(["/usr/sbin/runc", "spec", "--bundle", bundle.path])
+        try runToCompletion(runc, ["spec", "--bundle", bundle.path])
         let configURL = bundle.appendingPathComponent("config.json")
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
         var process = config["process"] as? [String: Any] ?? [:]
@@ -44,21 +41,7 @@ struct RuncTests {
         linux["seccomp"] = seccomp
         config["linux"] = linux
         try JSONSerialization.data(withJSONObject: config).write(to: configURL)
-        return try run(["/usr/sbin/runc", "run", "--bundle", bundle.path, "spo-test-\(UUID().uuidString.prefix(8).lowercased())"])
-    }
-
-    @discardableResult
-    func run(_ command: [String]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, output: output)
+        return try runToCompletion(runc, ["run", "--bundle", bundle.path, "spo-test-\(UUID().uuidString.prefix(8).lowercased())"])
     }
 
     /// A profile based on a built-in runtime profile, as the daemon would merge and write it.

@@ -14,25 +14,12 @@ import Testing
         "set_robust_list", "set_tid_address", "statfs", "write",
     ]
 
-    struct Outcome {
-        var status: Int32
-        var stderr: String
-    }
-
     /// Runs `command` under `spec`, written as the daemon writes installed files.
-    func run(_ spec: SeccompProfile.Spec, _ command: [String]) throws -> Outcome {
+    func run(_ spec: SeccompProfile.Spec, _ command: [String]) throws -> CommandResult {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("profile-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: file) }
         try Data(ProfileFile.render(spec)).write(to: file)
-        let process = Process()
-        process.executableURL = try operatorBinary()
-        process.arguments = ["seccomp-exec", "--profile", file.path, "--"] + command
-        let pipe = Pipe()
-        process.standardError = pipe
-        try process.run()
-        let stderr = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, stderr: stderr)
+        return try runToCompletion(try operatorBinary(), ["seccomp-exec", "--profile", file.path, "--"] + command)
     }
 
     func scratchDirectory() -> String {
@@ -44,7 +31,7 @@ import Testing
         let target = scratchDirectory()
         let denied = try run(spec, ["/bin/mkdir", target])
         #expect(denied.status == 1)
-        #expect(denied.stderr.contains("Operation not permitted"), "\(denied.stderr)")
+        #expect(denied.output.contains("Operation not permitted"), "\(denied.output)")
         #expect(!FileManager.default.fileExists(atPath: target))
         #expect(try run(spec, ["/bin/true"]).status == 0)
     }
@@ -56,14 +43,14 @@ import Testing
         ])
         let denied = try run(spec, ["/bin/mkdir", scratchDirectory()])
         #expect(denied.status == 1)
-        #expect(denied.stderr.contains("Permission denied"), "\(denied.stderr)")
+        #expect(denied.output.contains("Permission denied"), "\(denied.output)")
     }
 
     @Test func logLetsTheCallThrough() throws {
         let target = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: target) }
         let outcome = try run(.init(defaultAction: .log), ["/bin/mkdir", target])
-        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.status == 0, "\(outcome.output)")
         #expect(FileManager.default.fileExists(atPath: target))
     }
 
@@ -71,7 +58,7 @@ import Testing
         let target = scratchDirectory()
         let outcome = try run(.init(defaultAction: .allow, syscalls: [.init(names: ["mkdirr"], action: .errno)]), ["/bin/mkdir", target])
         #expect(outcome.status != 0)
-        #expect(outcome.stderr.contains("unknown syscall \"mkdirr\""), "\(outcome.stderr)")
+        #expect(outcome.output.contains("unknown syscall \"mkdirr\""), "\(outcome.output)")
         #expect(!FileManager.default.fileExists(atPath: target), "the command never ran")
     }
 }

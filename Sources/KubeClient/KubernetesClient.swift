@@ -51,6 +51,9 @@ public final class KubernetesClient: Sendable {
             timeout: .init(connect: .seconds(10), read: nil)
         )
         httpConfiguration.httpVersion = .http1Only
+        // Over HTTP/1.1 every open watch holds a connection; the manager runs ten informers,
+        // and requests must not queue behind them (AsyncHTTPClient's default is 8 per host).
+        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
     }
 

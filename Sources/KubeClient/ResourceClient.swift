@@ -165,12 +165,32 @@ extension ResourceClient where Object: KubeResource {
         maxAttempts: Int = 5,
         mutate: (inout Object) throws -> Void
     ) async throws -> Object {
+        try await retryingOnConflict(name, namespace: namespace, maxAttempts: maxAttempts, mutate: mutate) { try await update($0) }
+    }
+
+    /// As ``update(_:namespace:maxAttempts:mutate:)``, for the `status` subresource.
+    public func updateStatus(
+        _ name: String,
+        namespace: String? = nil,
+        maxAttempts: Int = 5,
+        mutate: (inout Object) throws -> Void
+    ) async throws -> Object {
+        try await retryingOnConflict(name, namespace: namespace, maxAttempts: maxAttempts, mutate: mutate) { try await updateStatus($0) }
+    }
+
+    private func retryingOnConflict(
+        _ name: String,
+        namespace: String?,
+        maxAttempts: Int,
+        mutate: (inout Object) throws -> Void,
+        write: (Object) async throws -> Object
+    ) async throws -> Object {
         var attempt = 1
         while true {
             var object = try await get(name, namespace: namespace)
             try mutate(&object)
             do {
-                return try await update(object)
+                return try await write(object)
             } catch let error as KubeAPIError where error.isConflict && attempt < maxAttempts {
                 attempt += 1
             }

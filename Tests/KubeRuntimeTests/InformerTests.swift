@@ -6,6 +6,18 @@ import ServiceLifecycleTestKit
 import Testing
 
 @Suite struct InformerTests {
+    @Test func waitingForSyncEndsWhenTheWaiterIsCancelled() async throws {
+        try await withClient { client, _ in
+            // Never run: without cancellation the wait would never end.
+            let informer = Informer(client: client.resource(Widget.self), reflector: fastReflector)
+            let waiter = Task { await informer.waitForSync() }
+            try await Task.sleep(for: .milliseconds(50))
+            waiter.cancel()
+            await waiter.value
+            #expect(!informer.hasSynced)
+        }
+    }
+
     @Test func listsThenFollowsEveryChange() async throws {
         try await withClient { client, server in
             try server.seed(Widget(name: "a", namespace: "one"))

@@ -152,6 +152,25 @@ public final class KubeTestServer: Sendable {
         return try updated.decode(as: R.self)
     }
 
+    /// Changes a stored object's status directly, as the controller that owns it would (the
+    /// DaemonSet controller, a daemon): everything but `status` is kept.
+    @discardableResult
+    public func modifyStatus<R: KubeResource>(_ type: R.Type, namespace: String? = nil, name: String, _ change: @escaping (inout R) -> Void) throws -> R {
+        let resource = try resolve(R.resource.qualifiedResource)
+        let updated = try store.update(resource, namespace: namespace, name: name, target: .status, manager: nil) { (live: JSONValue) throws(APIFailure) -> JSONValue in
+            do {
+                var typed = try live.decode(as: R.self)
+                change(&typed)
+                var value = live
+                value["status"] = try JSONValue(encoding: typed)["status"]
+                return value
+            } catch {
+                throw .badRequest("\(error)")
+            }
+        }
+        return try updated.decode(as: R.self)
+    }
+
     /// Deletes a stored object directly (finalizers are honoured).
     public func remove(_ resource: GroupVersionResource, namespace: String? = nil, name: String) throws {
         _ = try store.delete(try resolve(resource.qualifiedResource), namespace: namespace, name: name, preconditions: nil, propagation: nil)

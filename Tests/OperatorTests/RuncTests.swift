@@ -1,4 +1,5 @@
 import Foundation
+import KubeTestServer
 import SPOAPI
 import SeccompKit
 import Testing
@@ -14,7 +15,7 @@ let runcAvailable = getuid() == 0
 @Suite(.serialized, .enabled(if: runcAvailable, "runc or busybox-static missing: run `make deps` (as root) to install them"))
 struct RuncTests {
     /// Runs `args` in a busybox container whose seccomp section is the installed file of `spec`.
-    func runContainer(_ spec: SeccompProfile.Spec, _ args: [String]) throws -> CommandResult {
+    func runContainer(_ spec: SeccompProfile.Spec, _ args: [String]) async throws -> CommandResult {
         let bundle = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: bundle) }
         let bin = bundle.appendingPathComponent("rootfs/bin")
@@ -24,7 +25,7 @@ struct RuncTests {
         for tool in ["sh", "sleep", "mkdir", "true"] {
             try FileManager.default.createSymbolicLink(atPath: bin.appendingPathComponent(tool).path, withDestinationPath: "busybox")
         }
-        try runToCompletion(runc, ["spec", "--bundle", bundle.path])
+        try await runToCompletion(runc, ["spec", "--bundle", bundle.path])
         let configURL = bundle.appendingPathComponent("config.json")
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
         var process = config["process"] as? [String: Any] ?? [:]
@@ -41,7 +42,7 @@ struct RuncTests {
         linux["seccomp"] = seccomp
         config["linux"] = linux
         try JSONSerialization.data(withJSONObject: config).write(to: configURL)
-        return try runToCompletion(runc, ["run", "--bundle", bundle.path, "spo-test-\(UUID().uuidString.prefix(8).lowercased())"])
+        return try await runToCompletion(runc, ["run", "--bundle", bundle.path, "spo-test-\(UUID().uuidString.prefix(8).lowercased())"])
     }
 
     /// A profile based on a built-in runtime profile, as the daemon would merge and write it.
@@ -50,16 +51,16 @@ struct RuncTests {
         return try BaseProfiles.resolve(child, name: "app") { BuiltInProfiles.all[$0] }
     }
 
-    @Test func theBuiltInRuncProfileIsEnoughToStartAContainer() throws {
-        let outcome = try runContainer(try profile(base: "runc-v1.0.0"), ["/bin/sleep", "0"])
+    @Test func theBuiltInRuncProfileIsEnoughToStartAContainer() async throws {
+        let outcome = try await runContainer(try profile(base: "runc-v1.0.0"), ["/bin/sleep", "0"])
         #expect(outcome.status == 0, "\(outcome.output)")
     }
 
-    @Test func aSyscallMissingFromTheProfileIsDeniedInTheContainer() throws {
-        let denied = try runContainer(try profile(base: "runc-v1.1.12"), ["/bin/mkdir", "/tmp/x"])
+    @Test func aSyscallMissingFromTheProfileIsDeniedInTheContainer() async throws {
+        let denied = try await runContainer(try profile(base: "runc-v1.1.12"), ["/bin/mkdir", "/tmp/x"])
         #expect(denied.status != 0)
         #expect(denied.output.contains("Operation not permitted"), "\(denied.output)")
-        let allowed = try runContainer(try profile(base: "runc-v1.1.12", allowing: ["mkdir", "mkdirat"]), ["/bin/mkdir", "/tmp/x"])
+        let allowed = try await runContainer(try profile(base: "runc-v1.1.12", allowing: ["mkdir", "mkdirat"]), ["/bin/mkdir", "/tmp/x"])
         #expect(allowed.status == 0, "\(allowed.output)")
     }
 }

@@ -43,7 +43,7 @@ public final class Informer<Object: KubeResource>: Service, Sendable {
     private let logger: Logger
     private let handlers = Mutex<[InformerHandler<Object>]>([])
     private let dispatch = Mutex(())
-    private let synced = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let synced = Mutex<(done: Bool, nextWaiter: Int, waiters: [Int: CheckedContinuation<Void, Never>])>((false, 0, [:]))
 
     /// - Parameters:
     ///   - namespace: watch one namespace, or all when `nil`.
@@ -80,15 +80,23 @@ public final class Informer<Object: KubeResource>: Service, Sendable {
     /// Whether the first list has been stored.
     public var hasSynced: Bool { synced.withLock { $0.done } }
 
-    /// Suspends until the first list has been stored.
+    /// Suspends until the first list has been stored, or the calling task is cancelled.
     public func waitForSync() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = synced.withLock { state -> Bool in
-                if state.done { return true }
-                state.waiters.append(continuation)
-                return false
+        let id = synced.withLock { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = synced.withLock { state -> Bool in
+                    if state.done || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if done { continuation.resume() }
+        } onCancel: {
+            synced.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 
@@ -190,10 +198,10 @@ public final class Informer<Object: KubeResource>: Service, Sendable {
     }
 
     private func markSynced() {
-        let waiters = synced.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = synced.withLock { state -> Dictionary<Int, CheckedContinuation<Void, Never>>.Values in
             state.done = true
             defer { state.waiters.removeAll() }
-            return state.waiters
+            return state.waiters.values
         }
         waiters.forEach { $0.resume() }
     }

@@ -71,6 +71,9 @@ public enum SPOMetadata {
     public static let recordingIDLabel = "spo.x-k8s.io/recording-id"
     public static let containerIDLabel = "spo.x-k8s.io/container-id"
     public static let syscallsAnnotation = "syscalls"
+    /// On a node status: why the node could not install the profile. This project's addition,
+    /// which the manager copies into the profile's `Ready` condition.
+    public static let statusMessageAnnotation = "spo.x-k8s.io/status-message"
     public static let inUseFinalizer = "in-use-by-active-pods"
     public static let partialProfileFinalizer = "spo.x-k8s.io/partial-profile-finalizer"
     public static let activeWorkloadFinalizer = "active-workload-lock"

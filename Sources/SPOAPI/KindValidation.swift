@@ -139,6 +139,17 @@ extension SecurityProfilesOperatorDaemon: Validatable {
             for (index, secret) in (spec.imagePullSecrets ?? []).enumerated() {
                 problems.requireNonEmpty(secret.name, at: field.child("imagePullSecrets").index(index).child("name"))
             }
+            if let priorityClass = spec.priorityClassName, !priorityClass.isEmpty, !KubeNames.isSubdomain(priorityClass) {
+                problems.add(field.child("priorityClassName"), .invalid, value: priorityClass, KubeNames.subdomainMessage)
+            }
+            problems.checkTolerations(spec.tolerations, at: field.child("tolerations"))
+            problems.checkResources(spec.daemonResourceRequirements, at: field.child("daemonResourceRequirements"))
+            if let path = spec.hostProcVolumePath, !path.isEmpty, !path.hasPrefix("/") || path.split(separator: "/").contains("..") {
+                problems.add(field.child("hostProcVolumePath"), .invalid, value: path, "must be an absolute path without '..'")
+            }
+            if let tag = spec.selinuxTypeTag, !tag.isEmpty, !tag.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
+                problems.add(field.child("selinuxTypeTag"), .invalid, value: tag, "an SELinux type: letters, digits and '_'")
+            }
         }
     }
 }
@@ -170,5 +181,93 @@ extension ProblemList {
                     "supported values: \"In\", \"NotIn\", \"Exists\", \"DoesNotExist\"")
             }
         }
+    }
+}
+
+extension ProblemList {
+    /// Kubernetes' toleration rules: `Exists` takes no value, an empty key needs `Exists`,
+    /// effects and operators from the core/v1 sets, `tolerationSeconds` only with `NoExecute`.
+    mutating func checkTolerations(_ tolerations: [Toleration]?, at field: FieldPath) {
+        for (index, toleration) in (tolerations ?? []).enumerated() {
+            let item = field.index(index)
+            let operation = toleration.operator ?? "Equal"
+            switch operation {
+            case "Equal":
+                if (toleration.key ?? "").isEmpty {
+                    add(item.child("operator"), .invalid, value: operation, "operator must be Exists when `key` is empty, which means \"match all values and all keys\"")
+                }
+            case "Exists":
+                if let value = toleration.value, !value.isEmpty {
+                    add(item.child("value"), .invalid, value: value, "value must be empty when `operator` is 'Exists'")
+                }
+            default:
+                add(item.child("operator"), .unsupported, value: operation, "supported values: \"Equal\", \"Exists\"")
+            }
+            if let key = toleration.key, !key.isEmpty, !KubeNames.isQualifiedName(key) {
+                add(item.child("key"), .invalid, value: key, KubeNames.qualifiedNameMessage)
+            }
+            if let effect = toleration.effect, !effect.isEmpty, !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(effect) {
+                add(item.child("effect"), .unsupported, value: effect, "supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"")
+            }
+            if toleration.tolerationSeconds != nil, toleration.effect != "NoExecute" {
+                add(item.child("effect"), .invalid, value: toleration.effect ?? "", "effect must be 'NoExecute' when `tolerationSeconds` is set")
+            }
+        }
+    }
+
+    /// Quantities that parse, are not negative, and requests within limits.
+    mutating func checkResources(_ resources: ResourceRequirements?, at field: FieldPath) {
+        guard let resources else { return }
+        var values: [String: [String: Double]] = [:]
+        for (part, entries) in [("limits", resources.limits), ("requests", resources.requests)] {
+            for (name, quantity) in (entries ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let entryField = field.child(part).key(name)
+                guard let value = quantity.numericValue else {
+                    add(entryField, .invalid, value: quantity.value, "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+                    continue
+                }
+                if value < 0 { add(entryField, .invalid, value: quantity.value, "must be greater than or equal to 0") }
+                values[part, default: [:]][name] = value
+            }
+        }
+        for (name, request) in (values["requests"] ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if let limit = values["limits"]?[name], request > limit {
+                add(field.child("requests").key(name), .invalid, value: resources.requests?[name]?.value,
+                    "must be less than or equal to \(name) limit of \(resources.limits?[name]?.value ?? "")")
+            }
+        }
+    }
+}
+
+extension Quantity {
+    /// The amount in base units (bytes, cores), or `nil` when the text is not a Kubernetes
+    /// quantity (`128Mi`, `250m`, `1.5`, `2e3`, `-1`).
+    public var numericValue: Double? {
+        let suffixes: [(String, Double)] = [
+            ("Ki", 0x1p10), ("Mi", 0x1p20), ("Gi", 0x1p30), ("Ti", 0x1p40), ("Pi", 0x1p50), ("Ei", 0x1p60),
+            ("n", 1e-9), ("u", 1e-6), ("m", 1e-3), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12), ("P", 1e15), ("E", 1e18),
+        ]
+        var number = Substring(value)
+        var scale = 1.0
+        if let (suffix, factor) = suffixes.first(where: { value.hasSuffix($0.0) }) {
+            number = number.dropLast(suffix.count)
+            scale = factor
+        } else if let exponent = number.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            guard let power = Int(number[number.index(after: exponent)...]) else { return nil }
+            scale = pow10(power)
+            number = number[..<exponent]
+        }
+        let digits = number.drop { $0 == "+" || $0 == "-" }
+        guard number.count - digits.count <= 1, !digits.isEmpty,
+              digits.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+              digits.filter({ $0 == "." }).count <= 1, digits != ".",
+              let magnitude = Double(digits) else { return nil }
+        return (number.first == "-" ? -magnitude : magnitude) * scale
+    }
+
+    private func pow10(_ power: Int) -> Double {
+        var result = 1.0
+        for _ in 0..<abs(power) { result *= 10 }
+        return power < 0 ? 1 / result : result
     }
 }

@@ -176,6 +176,22 @@ public enum KubeNames {
             return alphanumeric(bytes.first!) && alphanumeric(bytes.last!) && bytes.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") }
         }
     }
+
+    static let qualifiedNameMessage = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName', 'my.name', or '123-abc'), with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+
+    /// A label key or toleration key: an optional DNS subdomain prefix and `/`, then a name of at
+    /// most 63 alphanumerics, `-`, `_` or `.`, starting and ending alphanumeric.
+    public static func isQualifiedName(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let name = parts.last else { return false }
+        if parts.count == 2, !isSubdomain(String(parts[0])) { return false }
+        let bytes = Array(name.utf8)
+        func alphanumeric(_ byte: UInt8) -> Bool {
+            (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+        }
+        guard !bytes.isEmpty, bytes.count <= 63, alphanumeric(bytes.first!), alphanumeric(bytes.last!) else { return false }
+        return bytes.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+    }
 }
 
 /// Decodes API objects from JSON, turning decoding failures (a wrong type, a malformed value)

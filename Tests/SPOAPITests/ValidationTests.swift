@@ -179,6 +179,49 @@ import Testing
             ])
     }
 
+    @Test func spodDaemonSettingsAreCheckedAsKubernetesWouldCheckThePod() throws {
+        #expect(try problems("""
+            apiVersion: security-profiles-operator.x-k8s.io/v1alpha1
+            kind: SecurityProfilesOperatorDaemon
+            metadata: {name: spod, namespace: security-profiles-operator}
+            spec:
+              priorityClassName: System_Critical
+              hostProcVolumePath: host/proc
+              tolerations:
+              - {operator: Equal, value: x}
+              - {key: a, operator: Exists, value: x}
+              - {key: "bad key!", operator: Sometimes, effect: Never}
+              - {key: b, operator: Exists, effect: NoSchedule, tolerationSeconds: 5}
+              daemonResourceRequirements:
+                requests: {memory: -64Mi, cpu: 2}
+                limits: {memory: lots, cpu: 500m}
+            """) == [
+                #"spec.priorityClassName: Invalid value: "System_Critical": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"#,
+                #"spec.tolerations[0].operator: Invalid value: "Equal": operator must be Exists when `key` is empty, which means "match all values and all keys""#,
+                #"spec.tolerations[1].value: Invalid value: "x": value must be empty when `operator` is 'Exists'"#,
+                #"spec.tolerations[2].operator: Unsupported value: "Sometimes": supported values: "Equal", "Exists""#,
+                #"spec.tolerations[2].key: Invalid value: "bad key!": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName', 'my.name', or '123-abc'), with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"#,
+                #"spec.tolerations[2].effect: Unsupported value: "Never": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute""#,
+                #"spec.tolerations[3].effect: Invalid value: "NoSchedule": effect must be 'NoExecute' when `tolerationSeconds` is set"#,
+                #"spec.daemonResourceRequirements.limits[memory]: Invalid value: "lots": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"#,
+                #"spec.daemonResourceRequirements.requests[memory]: Invalid value: "-64Mi": must be greater than or equal to 0"#,
+                #"spec.daemonResourceRequirements.requests[cpu]: Invalid value: "2": must be less than or equal to cpu limit of 500m"#,
+                #"spec.hostProcVolumePath: Invalid value: "host/proc": must be an absolute path without '..'"#,
+            ])
+    }
+
+    @Test(arguments: [
+        ("128Mi", 134_217_728.0), ("250m", 0.25), ("1", 1), ("1.5", 1.5), ("2e3", 2000), ("1k", 1000), ("+3", 3), ("-1", -1), ("0.5Gi", 536_870_912),
+    ])
+    func quantitiesParse(text: String, value: Double) {
+        #expect(Quantity(text).numericValue == value)
+    }
+
+    @Test(arguments: ["", "lots", "1..2", "Mi", "--1", "1e", "1 Mi", "."])
+    func nonQuantitiesAreRejected(text: String) {
+        #expect(Quantity(text).numericValue == nil)
+    }
+
     @Test func nodeStatusNeedsANodeName() throws {
         #expect(try problems("""
             {apiVersion: security-profiles-operator.x-k8s.io/v1alpha1, kind: SecurityProfileNodeStatus, metadata: {name: s, namespace: n}, status: Sideways}

@@ -61,6 +61,20 @@ let targets: [Target] = [
         swiftSettings: swiftSettings
     ),
 
+    // What the manager decides, without I/O: the DaemonSet rendered from a spod, profile status
+    // aggregation over node statuses, which profiles a pod uses.
+    .target(name: "SPOManagerKit", dependencies: ["SPOAPI", "KubeModels"], swiftSettings: swiftSettings),
+
+    // The manager's controllers: spod → DaemonSet, profile status aggregation, workload tracking.
+    .target(
+        name: "SPOManager",
+        dependencies: [
+            "SPOAPI", "SPOManagerKit", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+
     // Generated deploy/ manifests (CRDs) rendered as YAML.
     .target(
         name: "SPOManifests",
@@ -117,6 +131,8 @@ let targets: [Target] = [
             "SPOManifests",
             "SPOAPI",
             "SPODaemon",
+            "SPOManager",
+            "SPOManagerKit",
             "SeccompCompiler",
             "SeccompKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -169,6 +185,14 @@ let targets: [Target] = [
     ),
 
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "ManagerTests",
+        dependencies: [
+            "SPOManager", "SPOManagerKit", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", logging,
+            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+        ],
+        swiftSettings: swiftSettings
+    ),
     .testTarget(
         name: "DaemonTests",
         dependencies: [

@@ -180,3 +180,36 @@ public struct SeccompProfileDirectory: Sendable {
         return result
     }
 }
+
+extension SeccompProfileDirectory {
+    /// Prepares the directory for a daemon that runs as `uid`/`gid` (the DaemonSet's
+    /// `non-root-enabler` init container, run as root): creates it (mode 0744) when missing and
+    /// gives it and every namespace directory and profile file in it to that user. Symbolic
+    /// links are neither followed nor changed, so nothing outside the directory is touched.
+    /// Returns how many entries changed owner.
+    @discardableResult
+    public func handOver(toUser uid: uid_t, group gid: gid_t) throws -> Int {
+        var changed = 0
+        func own(_ path: String) throws {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { throw FileSystemError("stat", path) }
+            guard (info.st_mode & S_IFMT) != S_IFLNK else { return }
+            if info.st_uid != uid || info.st_gid != gid {
+                guard lchown(path, uid, gid) == 0 else { throw FileSystemError("chown", path) }
+                changed += 1
+            }
+        }
+        try LocalFileSystem().createDirectory(root, mode: 0o744)
+        try own(root)
+        let fileSystem = LocalFileSystem()
+        for namespace in try fileSystem.entries(root) {
+            let directory = "\(root)/\(namespace)"
+            try own(directory)
+            var info = stat()
+            if lstat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                for file in try fileSystem.entries(directory) { try own("\(directory)/\(file)") }
+            }
+        }
+        return changed
+    }
+}

@@ -152,7 +152,7 @@ public struct SeccompProfileReconciler: Reconciler {
     /// annotation on the profile, the node status, and the events.
     func publish(_ outcome: NodeOutcome, for profile: SeccompProfile) async throws {
         try await updateProfileMetadata(profile, merged: outcome.merged)
-        try await writeNodeStatus(outcome.state, for: profile)
+        try await writeNodeStatus(outcome.state, message: outcome.problem?.message, for: profile)
         if outcome.saved {
             await events.record(profile, type: .normal, reason: "SavedSeccompProfile", message: "Successfully saved profile to disk on \(identity.nodeName)")
         }
@@ -208,14 +208,17 @@ public struct SeccompProfileReconciler: Reconciler {
         }
     }
 
-    /// Creates this node's status with `state`, or updates it when the state differs.
-    private func writeNodeStatus(_ state: ProfileState, for profile: SeccompProfile) async throws {
+    /// Creates this node's status with `state` (and why, for an error), or updates it when
+    /// either differs.
+    private func writeNodeStatus(_ state: ProfileState, message: String?, for profile: SeccompProfile) async throws {
         let statuses = client.resource(SecurityProfileNodeStatus.self)
         let name = ProfileIdentity.nodeStatusName(profileName: profile.metadata.name ?? "", nodeName: identity.nodeName)
         var current = nodeStatuses.get(name: name, namespace: profile.metadata.namespace)
         if current == nil {
             do {
-                _ = try await statuses.create(ProfileIdentity.nodeStatus(for: profile, nodeName: identity.nodeName, state: state))
+                var status = ProfileIdentity.nodeStatus(for: profile, nodeName: identity.nodeName, state: state)
+                if let message { status.metadata.annotations = [SPOMetadata.statusMessageAnnotation: message] }
+                _ = try await statuses.create(status)
                 return
             } catch let error as KubeAPIError where error.isAlreadyExists {
                 // Created moments ago and not yet in the cache.
@@ -223,15 +226,19 @@ public struct SeccompProfileReconciler: Reconciler {
             }
         }
         guard var status = current else { return }
-        try await setState(state, on: &status)
+        try await setState(state, message: message, on: &status)
     }
 
-    private func setState(_ state: ProfileState, on status: inout SecurityProfileNodeStatus) async throws {
-        guard status.status != state || status.metadata.labels?[SPOMetadata.profileStateLabel] != state.rawValue else { return }
+    private func setState(_ state: ProfileState, message: String? = nil, on status: inout SecurityProfileNodeStatus) async throws {
+        guard status.status != state || status.metadata.labels?[SPOMetadata.profileStateLabel] != state.rawValue
+            || status.metadata.annotations?[SPOMetadata.statusMessageAnnotation] != message else { return }
         let statuses = client.resource(SecurityProfileNodeStatus.self)
         let apply = { (object: inout SecurityProfileNodeStatus) in
             object.status = state
             object.metadata.labels = (object.metadata.labels ?? [:]).merging([SPOMetadata.profileStateLabel: state.rawValue]) { $1 }
+            object.metadata.annotations?[SPOMetadata.statusMessageAnnotation] = nil
+            if let message { object.metadata.annotations = (object.metadata.annotations ?? [:]).merging([SPOMetadata.statusMessageAnnotation: message]) { $1 } }
+            if object.metadata.annotations?.isEmpty == true { object.metadata.annotations = nil }
         }
         apply(&status)
         do {

@@ -5,6 +5,8 @@ import KubeRuntime
 import Logging
 import SPOAPI
 import SPODaemon
+import SPOManager
+import SPOManagerKit
 import SPOManifests
 import SPOServer
 import SeccompKit
@@ -18,7 +20,7 @@ struct SecurityProfilesOperator: AsyncParsableCommand {
         commandName: "security-profiles-operator",
         abstract: "Kubernetes Security Profiles Operator: seccomp, AppArmor and SELinux profiles as Kubernetes objects.",
         version: OperatorVersion.current,
-        subcommands: [Manager.self, Daemon.self, SeccompExec.self, Generate.self, Version.self]
+        subcommands: [Manager.self, Daemon.self, NonRootEnabler.self, SeccompExec.self, Generate.self, Version.self]
     )
 }
 
@@ -38,8 +40,8 @@ struct ProcessOptions: ParsableArguments {
     @Option(help: "Log format: json or text.")
     var logFormat: LogFormat = .json
 
-    @Option(help: "Minimum log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "Minimum log level: trace, debug, info, notice, warning, error, critical (default: debug when SPO_VERBOSITY is 1, else info).")
+    var logLevel: Logger.Level?
 
     enum LogFormat: String, ExpressibleByArgument, CaseIterable {
         case json, text
@@ -47,7 +49,8 @@ struct ProcessOptions: ParsableArguments {
 
     /// Bootstraps swift-log once for the process.
     func bootstrapLogging() {
-        let level = logLevel
+        // The spod's `verbosity` reaches the containers as SPO_VERBOSITY.
+        let level = logLevel ?? (ProcessInfo.processInfo.environment["SPO_VERBOSITY"] == "1" ? .debug : .info)
         switch logFormat {
         case .json:
             LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: level) }
@@ -111,8 +114,8 @@ struct ClusterOptions: ParsableArguments {
 }
 
 extension SecurityProfilesOperator {
-    /// The cluster-wide manager. It holds the `security-profiles-operator-lock` Lease so that
-    /// only one replica reconciles; its controllers come with later issues.
+    /// The cluster-wide manager: renders the spod into the daemon's DaemonSet and aggregates
+    /// profile statuses, as the leader of its replicas (Lease `security-profiles-operator-lock`).
     struct Manager: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the cluster-wide manager.", aliases: ["m"])
 
@@ -125,20 +128,45 @@ extension SecurityProfilesOperator {
         @Option(help: "Namespace of the leader-election Lease (default: OPERATOR_NAMESPACE, the kubeconfig/pod namespace).")
         var leaderElectionNamespace: String?
 
+        @Option(help: "The image of the daemon's containers (default: RELATED_IMAGE_OPERATOR).")
+        var daemonImage: String?
+
+        @Option(help: "The pull policy of the daemon's containers.")
+        var daemonImagePullPolicy = "IfNotPresent"
+
+        @Flag(inversion: .prefixedNo, help: "Manage the admission webhook objects; --no-webhook means they are static manifests (spod staticWebhookConfig).")
+        var webhook = true
+
         func run() async throws {
             options.bootstrapLogging()
+            let environment = ProcessInfo.processInfo.environment
             let configuration = try cluster.loadConfiguration()
+            guard let image = daemonImage ?? environment["RELATED_IMAGE_OPERATOR"], !image.isEmpty else {
+                throw ValidationError("the daemon's image is unknown: set RELATED_IMAGE_OPERATOR or --daemon-image")
+            }
+            let namespace = environment["OPERATOR_NAMESPACE"] ?? configuration.namespace
+            let settings = DaemonSetSettings(
+                image: image, imagePullPolicy: daemonImagePullPolicy,
+                kubeletDirectory: environment["KUBELET_DIR"] ?? "/var/lib/kubelet",
+                restrictToNamespace: environment["RESTRICT_TO_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 })
             try await KubernetesClient.withClient(configuration: configuration) { client in
                 var services: [any Service] = []
+                var elector: LeaderElector?
                 if leaderElect {
-                    let namespace = leaderElectionNamespace
-                        ?? ProcessInfo.processInfo.environment["OPERATOR_NAMESPACE"]
-                        ?? configuration.namespace
-                    services.append(LeaderElector(client: client, configuration: .init(
-                        leaseName: "security-profiles-operator-lock", namespace: namespace,
-                        identity: "\(ProcessInfo.processInfo.hostName)_\(UUID().uuidString.lowercased())")))
+                    let lease = LeaderElector(client: client, configuration: .init(
+                        leaseName: "security-profiles-operator-lock", namespace: leaderElectionNamespace ?? namespace,
+                        identity: "\(ProcessInfo.processInfo.hostName)_\(UUID().uuidString.lowercased())"))
+                    services.append(lease)
+                    elector = lease
                 }
-                try await runRole("manager", options: options, services: services, server: configuration.server.absoluteString)
+                let manager = OperatorManager(
+                    client: client,
+                    configuration: ManagerConfiguration(operatorNamespace: namespace, daemonSet: settings, staticWebhookConfig: !webhook),
+                    elector: elector)
+                services.append(manager)
+                // A standby replica is ready; the leader once its caches are filled.
+                let ready = HealthServer.Check(name: "manager-caches") { [elector] in elector?.isLeader == false || manager.hasSynced }
+                try await runRole("manager", options: options, services: services, server: configuration.server.absoluteString, checks: [ready])
             }
         }
     }
@@ -162,6 +190,16 @@ extension SecurityProfilesOperator {
         @Flag(help: "With --standalone: apply the manifests once and exit (status 1 when a profile was rejected).")
         var once = false
 
+        // The spod's features, as the manager's DaemonSet passes them.
+        @Option(name: .customLong("with-selinux"), help: "SelinuxProfiles requested by the spod (enableSelinux).")
+        var withSelinux = false
+        @Option(name: .customLong("with-apparmor"), help: "AppArmorProfiles requested by the spod (enableAppArmor).")
+        var withAppArmor = false
+        @Option(name: .customLong("with-recording"), help: "Profile recording requested by the spod (enableLogEnricher or enableBpfRecorder).")
+        var withRecording = false
+        @Option(name: .customLong("with-mem-optim"), help: "Memory optimisation of the recorder's pod cache (enableMemoryOptimization).")
+        var withMemOptim = false
+
         func validate() throws {
             if standalone, manifests == nil { throw ValidationError("--standalone needs --manifests DIR") }
             if !standalone, manifests != nil || once { throw ValidationError("--manifests and --once need --standalone") }
@@ -181,6 +219,12 @@ extension SecurityProfilesOperator {
             // A node's daemon writes a few objects per profile; bulk changes should not queue
             // behind the manager's conservative limit.
             let configuration = try cluster.loadConfiguration(qps: 200, burst: 400)
+            let requested = [("SelinuxProfiles", withSelinux), ("AppArmorProfiles", withAppArmor), ("profile recording", withRecording)]
+            for (feature, on) in requested where on {
+                Logger(label: "spo.daemon").warning("daemon.feature_unavailable", metadata: [
+                    "feature": "\(feature)", "detail": "enabled in the spod, but this daemon version installs SeccompProfiles only",
+                ])
+            }
             let identity = DaemonIdentity(
                 nodeName: node,
                 operatorNamespace: environment["OPERATOR_NAMESPACE"] ?? configuration.namespace,
@@ -209,6 +253,27 @@ extension SecurityProfilesOperator {
                 return
             }
             try await runRole("daemon", options: options, services: [daemon])
+        }
+    }
+
+    /// The DaemonSet's init container: gives the profile directory on the host to the
+    /// daemon's non-root user.
+    struct NonRootEnabler: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "non-root-enabler",
+            abstract: "Prepare <kubelet-dir>/seccomp/operator for a daemon that runs as a non-root user (run as root).")
+
+        @Option(help: "The kubelet's root directory (default: KUBELET_DIR, then /var/lib/kubelet).")
+        var kubeletDir: String?
+
+        @Option(help: "The daemon's user and group id.")
+        var owner: UInt32 = 65535
+
+        func run() throws {
+            let kubelet = kubeletDir ?? ProcessInfo.processInfo.environment["KUBELET_DIR"] ?? "/var/lib/kubelet"
+            let directory = SeccompProfileDirectory(kubeletDirectory: kubelet)
+            let changed = try directory.handOver(toUser: owner, group: owner)
+            print("\(directory.root): owned by \(owner):\(owner) (\(changed) entries changed)")
         }
     }
 

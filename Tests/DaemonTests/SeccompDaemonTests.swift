@@ -179,9 +179,12 @@ func eventually(_ condition: () -> Bool) async -> Bool {
             #expect(harness.file("apps", "wide") == nil)
             #expect(harness.profile("apps", "wide") != nil, "the user's object is never deleted")
             #expect(await eventually { harness.events(reason: "ProfileNotAllowed").first?.message == "syscall not allowed: mkdir, read" })
+            #expect(harness.nodeStatus("apps", "wide")?.metadata.annotations?["spo.x-k8s.io/status-message"] == "syscall not allowed: mkdir, read",
+                    "the manager puts the node's reason into the profile's Ready condition")
             _ = try await harness.client.resource(SecurityProfilesOperatorDaemon.self).patch(
                 "spod", namespace: "security-profiles-operator", patch: .merge(["spec": ["allowedSyscalls": .null]]))
             #expect(await eventually { harness.state("apps", "wide") == .installed && harness.file("apps", "wide") != nil })
+            #expect(harness.nodeStatus("apps", "wide")?.metadata.annotations?["spo.x-k8s.io/status-message"] == nil)
         }
     }
 

@@ -18,6 +18,31 @@ import Glibc
         (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
     }
 
+    func owner(_ path: String) -> (uid_t, gid_t) {
+        var info = stat()
+        _ = lstat(path, &info)
+        return (info.st_uid, info.st_gid)
+    }
+
+    @Test(.enabled(if: getuid() == 0, "changing owners needs root"))
+    func handOverGivesTheDirectoryToTheDaemonUserAndLeavesLinksAlone() throws {
+        let kubelet = try kubeletDirectory()
+        defer { try? FileManager.default.removeItem(atPath: kubelet) }
+        let outside = "\(kubelet)/outside.json"
+        #expect(FileManager.default.createFile(atPath: outside, contents: Data("{}".utf8)))
+        let directory = SeccompProfileDirectory(kubeletDirectory: kubelet)
+        try directory.install(Array("{}".utf8), namespace: "default", name: "p")
+        try FileManager.default.createSymbolicLink(atPath: "\(directory.root)/default/link.json", withDestinationPath: outside)
+
+        #expect(try directory.handOver(toUser: 65535, group: 65535) == 3, "root, the namespace directory and the file")
+        for path in [directory.root, "\(directory.root)/default", "\(directory.root)/default/p.json"] {
+            #expect(owner(path) == (65535, 65535), "\(path)")
+        }
+        #expect(owner(outside) == (0, 0), "a link's target outside the directory is never touched")
+        #expect(try directory.handOver(toUser: 65535, group: 65535) == 0, "idempotent")
+        #expect(try mode(directory.root) == 0o744)
+    }
+
     @Test func installWritesOnceWithTheOperatorModes() throws {
         let kubelet = try kubeletDirectory()
         defer { try? FileManager.default.removeItem(atPath: kubelet) }

@@ -176,11 +176,20 @@ let targets: [Target] = [
         path: "Benchmarks/TestAPIServer",
         swiftSettings: swiftSettings
     ),
+    // Shared helpers of the process benchmarks.
+    .target(name: "BenchSupport", path: "Benchmarks/BenchSupport", swiftSettings: swiftSettings),
     // Node-daemon figures through the API and the file system (Benchmarks/daemon-bench.sh).
     .executableTarget(
         name: "daemon-bench",
-        dependencies: ["KubeClient", "KubeModels", "SPOAPI"],
+        dependencies: ["KubeClient", "KubeModels", "SPOAPI", "BenchSupport"],
         path: "Benchmarks/DaemonBench",
+        swiftSettings: swiftSettings
+    ),
+    // Manager figures through the API (Benchmarks/manager-bench.sh).
+    .executableTarget(
+        name: "manager-bench",
+        dependencies: ["KubeClient", "KubeModels", "SPOAPI", "BenchSupport"],
+        path: "Benchmarks/ManagerBench",
         swiftSettings: swiftSettings
     ),
 

@@ -18,7 +18,8 @@ guard CommandLine.arguments.count == 2 else {
     exit(2)
 }
 let kubeconfigPath = CommandLine.arguments[1]
-let resources = TestResource.builtIn + CRDs.all.map { TestResource($0.resource, statusSubresource: $0.statusSubresource) }
+let resources = TestResource.builtIn + [TestResource(DaemonSet.self), TestResource(KubeService.self, statusSubresource: false)]
+    + CRDs.all.map { TestResource($0.resource, statusSubresource: $0.statusSubresource) }
 
 signal(SIGTERM, SIG_IGN)
 signal(SIGINT, SIG_IGN)

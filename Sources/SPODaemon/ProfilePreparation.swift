@@ -25,10 +25,13 @@ public struct ProfilePreparation {
     public var lookup: (String) -> SeccompProfile.Spec?
     /// The spod's spec, for the allow-list guard.
     public var spod: SecurityProfilesOperatorDaemon.Spec?
+    /// The node this runs on, when its kernel cannot enforce seccomp filters.
+    public var unsupportedOnNode: String?
 
-    public init(lookup: @escaping (String) -> SeccompProfile.Spec?, spod: SecurityProfilesOperatorDaemon.Spec?) {
+    public init(lookup: @escaping (String) -> SeccompProfile.Spec?, spod: SecurityProfilesOperatorDaemon.Spec?, unsupportedOnNode: String? = nil) {
         self.lookup = lookup
         self.spod = spod
+        self.unsupportedOnNode = unsupportedOnNode
     }
 
     /// A `Result` rather than typed throws: Swift 6.3 crashes compiling a typed `catch` in an
@@ -38,6 +41,9 @@ public struct ProfilePreparation {
     }
 
     private func prepareThrowing(_ profile: SeccompProfile) throws(Problem) -> SeccompProfile.Spec {
+        if let node = unsupportedOnNode {
+            throw Problem(reason: "SeccompNotSupportedOnNode", message: "\(node): node does not support seccomp")
+        }
         guard let spec = profile.spec else { throw Problem(reason: "InvalidSeccompProfile", message: "spec: Required value") }
         let problems = profile.validate(ValidationContext(syscallNames: LibseccompSyscallNames()))
         if !problems.isEmpty {

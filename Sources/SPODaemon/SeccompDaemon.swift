@@ -4,6 +4,7 @@ import KubeModels
 import KubeRuntime
 import Logging
 import SPOAPI
+import SeccompCompiler
 import ServiceLifecycle
 
 /// The daemon's seccomp side, wired together: informers for SeccompProfiles (all namespaces)
@@ -18,6 +19,8 @@ public final class SeccompDaemon: Sendable {
     /// Publishes node outcomes through the API, apart from file installation.
     public let statusController: Controller
     public let directory: SeccompProfileDirectory
+    /// Whether this node's kernel enforces seccomp filters.
+    public let seccompSupported: Bool
     private let logger: Logger
 
     public init(
@@ -26,6 +29,7 @@ public final class SeccompDaemon: Sendable {
         kubeletDirectory: String,
         builtInProfiles: [String: SeccompProfile.Spec] = [:],
         fileSystem: any ProfileFileSystem = LocalFileSystem(),
+        seccompSupported: Bool = SeccompSupport.isEnabled,
         workers: Int = 4,
         reflector: ReflectorStateMachine.Configuration = .init(),
         metricsFactory: (any MetricsFactory)? = nil,
@@ -42,12 +46,16 @@ public final class SeccompDaemon: Sendable {
         let reconciler = SeccompProfileReconciler(
             identity: identity, profiles: profiles.store, spods: spods.store, nodeStatuses: nodeStatuses.store,
             client: client, directory: directory, outcomes: OutcomeBook(), statusQueue: statusQueue,
-            events: events, builtInProfiles: builtInProfiles, metricsFactory: metricsFactory)
+            events: events, builtInProfiles: builtInProfiles, seccompSupported: seccompSupported, metricsFactory: metricsFactory)
         controller = Controller(name: "seccomp-spod", reconciler: reconciler, workers: workers, logger: logger, metricsFactory: metricsFactory)
         statusController = Controller(
             name: "seccomp-status", reconciler: SeccompStatusReconciler(files: reconciler), queue: statusQueue,
             workers: workers, logger: logger, metricsFactory: metricsFactory)
         self.logger = logger
+        self.seccompSupported = seccompSupported
+        if !seccompSupported {
+            logger.error("seccomp.not_supported_on_node", metadata: ["node": "\(identity.nodeName)"])
+        }
 
         let queue = controller.queue
         let store = profiles.store
@@ -71,8 +79,13 @@ public final class SeccompDaemon: Sendable {
         }, onDelete: enqueueAll))
     }
 
-    /// Whether both caches hold their first list (the daemon's readiness).
+    /// Whether the caches hold their first list.
     public var hasSynced: Bool { profiles.hasSynced && spods.hasSynced && nodeStatuses.hasSynced }
+
+    /// The daemon's readiness: synced, on a node that enforces seccomp. A node without seccomp
+    /// is reported (node statuses, events, metric) but never ready, so the DaemonSet's rollout
+    /// and the spod show the problem, without a restart loop.
+    public var isReady: Bool { hasSynced && seccompSupported }
 
     public var services: [any Service] { [profiles, spods, nodeStatuses, controller, statusController, OrphanSweep(daemon: self)] }
 

@@ -57,6 +57,9 @@ public struct SeccompProfileReconciler: Reconciler {
     let events: EventRecorder
     let builtInProfiles: [String: SeccompProfile.Spec]
     let metrics: SeccompMetrics
+    /// Whether this node's kernel enforces seccomp filters; when not, every profile is an
+    /// `Error` (`SeccompNotSupportedOnNode`) and nothing is written.
+    let seccompSupported: Bool
 
     public init(
         identity: DaemonIdentity,
@@ -69,6 +72,7 @@ public struct SeccompProfileReconciler: Reconciler {
         statusQueue: WorkQueue<ObjectKey>,
         events: EventRecorder,
         builtInProfiles: [String: SeccompProfile.Spec] = [:],
+        seccompSupported: Bool = true,
         metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.identity = identity
@@ -81,6 +85,7 @@ public struct SeccompProfileReconciler: Reconciler {
         self.statusQueue = statusQueue
         self.events = events
         self.builtInProfiles = builtInProfiles
+        self.seccompSupported = seccompSupported
         self.metrics = SeccompMetrics(factory: metricsFactory ?? MetricsSystem.factory)
     }
 
@@ -167,7 +172,8 @@ public struct SeccompProfileReconciler: Reconciler {
         let namespace = profile.metadata.namespace
         let preparation = ProfilePreparation(
             lookup: { name in profiles.get(name: name, namespace: namespace)?.spec ?? builtInProfiles[name] },
-            spod: spods.get(name: identity.spodName, namespace: identity.operatorNamespace)?.spec)
+            spod: spods.get(name: identity.spodName, namespace: identity.operatorNamespace)?.spec,
+            unsupportedOnNode: seccompSupported ? nil : identity.nodeName)
         return preparation.prepare(profile)
     }
 

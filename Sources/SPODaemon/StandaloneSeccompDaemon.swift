@@ -2,6 +2,7 @@ import Foundation
 import KubeModels
 import Logging
 import SPOAPI
+import SeccompCompiler
 import SeccompKit
 import ServiceLifecycle
 import Yams
@@ -25,16 +26,19 @@ public struct StandaloneSeccompDaemon: Service {
     public let manifests: URL
     public let directory: SeccompProfileDirectory
     let builtInProfiles: [String: SeccompProfile.Spec]
+    let seccompSupported: Bool
     let pollInterval: Duration
     let logger: Logger
 
     public init(
         manifests: URL, directory: SeccompProfileDirectory, builtInProfiles: [String: SeccompProfile.Spec] = [:],
+        seccompSupported: Bool = SeccompSupport.isEnabled,
         pollInterval: Duration = .seconds(1), logger: Logger = Logger(label: "spod.standalone")
     ) {
         self.manifests = manifests
         self.directory = directory
         self.builtInProfiles = builtInProfiles
+        self.seccompSupported = seccompSupported
         self.pollInterval = pollInterval
         self.logger = logger
     }
@@ -118,7 +122,8 @@ public struct StandaloneSeccompDaemon: Service {
                 lookup: { base in
                     profiles.first { $0.metadata.namespace == namespace && $0.metadata.name == base }?.spec ?? builtInProfiles[base]
                 },
-                spod: spod?.spec)
+                spod: spod?.spec,
+                unsupportedOnNode: seccompSupported ? nil : "this node")
             switch preparation.prepare(profile) {
             case .success(let spec):
                 do {

@@ -70,11 +70,13 @@ public final class OperatorManager: Service, Sendable {
             logger: logger, metricsFactory: metricsFactory)
 
         let (statusStore, nodeStore, daemonSetStore) = (nodeStatuses.store, nodes.store, daemonSets.store)
+        let statusIndex = NodeStatusIndex()
+        nodeStatuses.addHandler(statusIndex.handler())
         func aggregator<P: NodeInstalledProfile>(_ profiles: Informer<P>, name: String) -> Controller {
             Controller(
                 name: name,
                 reconciler: ProfileStatusAggregator(
-                    profiles: profiles.store, nodeStatuses: statusStore, nodes: nodeStore, daemonSets: daemonSetStore,
+                    profiles: profiles.store, nodeStatuses: statusStore, index: statusIndex, nodes: nodeStore, daemonSets: daemonSetStore,
                     configuration: configuration, client: client, clock: clock),
                 workers: configuration.workers, logger: logger, metricsFactory: metricsFactory)
         }

@@ -14,6 +14,7 @@ import SPOManagerKit
 public struct ProfileStatusAggregator<Profile: NodeInstalledProfile>: Reconciler {
     let profiles: Store<Profile>
     let nodeStatuses: Store<SecurityProfileNodeStatus>
+    let index: NodeStatusIndex
     let nodes: Store<Node>
     let daemonSets: Store<DaemonSet>
     let configuration: ManagerConfiguration
@@ -21,11 +22,12 @@ public struct ProfileStatusAggregator<Profile: NodeInstalledProfile>: Reconciler
     let clock: @Sendable () -> Date
 
     public init(
-        profiles: Store<Profile>, nodeStatuses: Store<SecurityProfileNodeStatus>, nodes: Store<Node>, daemonSets: Store<DaemonSet>,
+        profiles: Store<Profile>, nodeStatuses: Store<SecurityProfileNodeStatus>, index: NodeStatusIndex, nodes: Store<Node>, daemonSets: Store<DaemonSet>,
         configuration: ManagerConfiguration, client: KubernetesClient, clock: @escaping @Sendable () -> Date = Date.init
     ) {
         self.profiles = profiles
         self.nodeStatuses = nodeStatuses
+        self.index = index
         self.nodes = nodes
         self.daemonSets = daemonSets
         self.configuration = configuration
@@ -42,9 +44,8 @@ public struct ProfileStatusAggregator<Profile: NodeInstalledProfile>: Reconciler
     public func reconcile(_ key: ObjectKey, logger: Logger) async throws -> ReconcileResult {
         guard let profile = profiles.get(key) else { return .done }
         let id = ProfileIdentity.profileID(kind: Profile.kind, name: key.name)
-        let statuses = nodeStatuses.list(namespace: key.namespace).filter { status in
-            status.metadata.labels?[SPOMetadata.profileIDLabel] == id
-                && (status.metadata.labels?[SPOMetadata.profileKindLabel] ?? Profile.kind) == Profile.kind
+        let statuses = index.keys(namespace: key.namespace, profileID: id).compactMap { nodeStatuses.get($0) }.filter { status in
+            (status.metadata.labels?[SPOMetadata.profileKindLabel] ?? Profile.kind) == Profile.kind
         }
         let nodeNames = Set(nodes.list().compactMap(\.metadata.name))
         let (live, departed) = statuses.reduce(into: ([SecurityProfileNodeStatus](), [SecurityProfileNodeStatus]())) { split, status in

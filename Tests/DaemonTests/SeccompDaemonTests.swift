@@ -24,6 +24,7 @@ struct DaemonHarness {
     static func run(
         builtIns: [String: SeccompProfile.Spec] = [:],
         metrics: TestMetrics? = nil,
+        seccompSupported: Bool = true,
         prepare: (KubeTestServer, String) throws -> Void = { _, _ in },
         _ body: (DaemonHarness) async throws -> Void
     ) async throws {
@@ -34,7 +35,7 @@ struct DaemonHarness {
             try await KubernetesClient.withClient(configuration: server.clientConfiguration()) { client in
                 let daemon = SeccompDaemon(
                     client: client, identity: DaemonIdentity(nodeName: "node-1", operatorNamespace: "security-profiles-operator"),
-                    kubeletDirectory: kubelet, builtInProfiles: builtIns,
+                    kubeletDirectory: kubelet, builtInProfiles: builtIns, seccompSupported: seccompSupported,
                     reflector: .init(backoff: Backoff(initial: .milliseconds(50), maximum: .milliseconds(200), jitter: 0)),
                     metricsFactory: metrics)
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -130,6 +131,20 @@ func eventually(_ condition: () -> Bool) async -> Bool {
                 $0.metadata.finalizers?.removeAll { $0 == "in-use-by-active-pods" }
             }
             #expect(await eventually { harness.profile("apps", "used") == nil && harness.file("apps", "used") == nil })
+        }
+    }
+
+    @Test func aNodeWithoutSeccompReportsEveryProfileAndIsNeverReady() async throws {
+        let metrics = TestMetrics()
+        try await DaemonHarness.run(metrics: metrics, seccompSupported: false) { harness in
+            try await harness.create("apps", "p", .init(defaultAction: .log))
+            #expect(await eventually { harness.state("apps", "p") == .error })
+            #expect(harness.file("apps", "p") == nil, "nothing is written for a kernel that would not enforce it")
+            #expect(harness.nodeStatus("apps", "p")?.metadata.annotations?["spo.x-k8s.io/status-message"] == "node-1: node does not support seccomp")
+            #expect(await eventually { harness.events(reason: "SeccompNotSupportedOnNode").first?.type == "Warning" })
+            let errors = try metrics.expectCounter("security_profiles_operator_seccomp_profile_error_total", [("reason", "SeccompNotSupportedOnNode")])
+            #expect(errors.totalValue >= 1)
+            #expect(harness.daemon.hasSynced && !harness.daemon.isReady, "not ready, so the rollout shows it; no restart loop")
         }
     }
 

@@ -20,6 +20,11 @@ import Yams
         }
     }
 
+    @Test func thisKernelEnforcesSeccompFilters() {
+        // node-testing.md: these machines load filters for real; a daemon here must be ready.
+        #expect(SeccompSupport.isEnabled)
+    }
+
     @Test func everyExampleSeccompProfileCompiles() throws {
         let profiles = try Self.exampleProfiles()
         #expect(profiles.count >= 3)

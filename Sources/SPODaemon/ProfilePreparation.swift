@@ -21,6 +21,9 @@ public struct ProfilePreparation {
         public var description: String { "\(reason): \(message)" }
     }
 
+    /// How many validation problems a message names.
+    static let reportedProblems = 10
+
     /// Finds a base profile by name (same namespace first, then built-ins).
     public var lookup: (String) -> SeccompProfile.Spec?
     /// The spod's spec, for the allow-list guard.
@@ -47,7 +50,10 @@ public struct ProfilePreparation {
         guard let spec = profile.spec else { throw Problem(reason: "InvalidSeccompProfile", message: "spec: Required value") }
         let problems = profile.validate(ValidationContext(syscallNames: LibseccompSyscallNames()))
         if !problems.isEmpty {
-            throw Problem(reason: "InvalidSeccompProfile", message: problems.map(\.description).joined(separator: "; "))
+            // Bounded: the message goes into an event and a node-status annotation.
+            var message = problems.prefix(Self.reportedProblems).map(\.description).joined(separator: "; ")
+            if problems.count > Self.reportedProblems { message += "; and \(problems.count - Self.reportedProblems) more problems" }
+            throw Problem(reason: "InvalidSeccompProfile", message: message)
         }
         let merged: SeccompProfile.Spec
         do {

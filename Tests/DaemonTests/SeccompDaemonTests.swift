@@ -25,6 +25,7 @@ struct DaemonHarness {
         builtIns: [String: SeccompProfile.Spec] = [:],
         metrics: TestMetrics? = nil,
         seccompSupported: Bool = true,
+        fileSystem: any ProfileFileSystem = LocalFileSystem(),
         prepare: (KubeTestServer, String) throws -> Void = { _, _ in },
         _ body: (DaemonHarness) async throws -> Void
     ) async throws {
@@ -35,7 +36,7 @@ struct DaemonHarness {
             try await KubernetesClient.withClient(configuration: server.clientConfiguration()) { client in
                 let daemon = SeccompDaemon(
                     client: client, identity: DaemonIdentity(nodeName: "node-1", operatorNamespace: "security-profiles-operator"),
-                    kubeletDirectory: kubelet, builtInProfiles: builtIns, seccompSupported: seccompSupported,
+                    kubeletDirectory: kubelet, builtInProfiles: builtIns, fileSystem: fileSystem, seccompSupported: seccompSupported,
                     reflector: .init(backoff: Backoff(initial: .milliseconds(50), maximum: .milliseconds(200), jitter: 0)),
                     metricsFactory: metrics)
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -148,6 +149,46 @@ func eventually(_ condition: () -> Bool) async -> Bool {
         }
     }
 
+    @Test(arguments: [EROFS, ENOSPC])
+    func anUnwritableKubeletDirectoryIsAnErrorUntilItRecovers(code: Int32) async throws {
+        // Root ignores permissions here, so the failure is injected below the directory layer.
+        let fileSystem = FailingFileSystem()
+        fileSystem.failure.withLock { $0 = (pathContaining: "/apps/", code: code) }
+        try await DaemonHarness.run(fileSystem: fileSystem) { harness in
+            try await harness.create("apps", "p", .init(defaultAction: .log))
+            try await harness.create("other", "fine", .init(defaultAction: .log))
+            #expect(await eventually { harness.state("apps", "p") == .error && harness.state("other", "fine") == .installed },
+                    "the daemon keeps serving other profiles")
+            #expect(harness.file("apps", "p") == nil)
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "\(harness.kubelet)/seccomp/operator/apps")) ?? []
+            #expect(entries.isEmpty, "no partial or temporary file: \(entries)")
+            let reason = String(cString: strerror(code))
+            #expect(harness.nodeStatus("apps", "p")?.metadata.annotations?["spo.x-k8s.io/status-message"]?.contains(reason) == true)
+            #expect(await eventually { harness.events(reason: "CannotSaveSeccompProfile").first?.message?.contains(reason) == true })
+
+            // The disk recovers: the retry with backoff installs it.
+            fileSystem.failure.withLock { $0 = nil }
+            #expect(await eventually { harness.state("apps", "p") == .installed && harness.file("apps", "p") != nil })
+        }
+    }
+
+    @Test func tenThousandSyscallProfilesAreHandled() async throws {
+        try await DaemonHarness.run { harness in
+            // 10,000 rules over real names: compiled and installed.
+            let known = ["read", "write", "openat", "close", "mmap", "futex", "brk", "exit_group"]
+            let rules = (0..<10_000).map { SeccompProfile.Syscall(names: [known[$0 % known.count]], action: $0 % 2 == 0 ? .allow : .log) }
+            try await harness.create("apps", "big", .init(defaultAction: .errno, syscalls: rules))
+            // 10,000 unknown names: an Error whose message stays short enough for an annotation.
+            try await harness.create("apps", "bogus", .init(defaultAction: .errno, syscalls: [.init(names: (0..<10_000).map { "nosuch\($0)" }, action: .allow)]))
+            #expect(await eventually { harness.state("apps", "big") == .installed && harness.state("apps", "bogus") == .error })
+            #expect(harness.file("apps", "big") != nil && harness.file("apps", "bogus") == nil)
+            let message = try #require(harness.nodeStatus("apps", "bogus")?.metadata.annotations?["spo.x-k8s.io/status-message"])
+            #expect(message.hasPrefix(#"spec.syscalls[0].names[0]: Unsupported value: "nosuch0": unknown syscall"#))
+            #expect(message.hasSuffix("; and 9990 more problems"))
+            #expect(message.utf8.count < 2_000)
+        }
+    }
+
     @Test func disablingRemovesTheFile() async throws {
         try await DaemonHarness.run { harness in
             try await harness.create("apps", "p", .init(defaultAction: .log))
@@ -240,5 +281,23 @@ func eventually(_ condition: () -> Bool) async -> Bool {
             #expect(await eventually { harness.file("gone", "stale") == nil })
             #expect(FileManager.default.fileExists(atPath: "\(harness.kubelet)/seccomp/other-tool.json"), "files outside operator/ are never touched")
         }
+    }
+}
+
+/// The local file system with an injectable failure of `replace` (a read-only or full disk).
+final class FailingFileSystem: ProfileFileSystem {
+    let failure = Locked<(pathContaining: String, code: Int32)?>(nil)
+    private let local = LocalFileSystem()
+
+    func read(_ path: String) throws -> [UInt8]? { try local.read(path) }
+    func createDirectory(_ directory: String, mode: mode_t) throws { try local.createDirectory(directory, mode: mode) }
+    func remove(_ path: String) throws -> Bool { try local.remove(path) }
+    func entries(_ directory: String) throws -> [String] { try local.entries(directory) }
+
+    func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws {
+        if let failure = failure.value, path.contains(failure.pathContaining) {
+            throw FileSystemError("write", path, code: failure.code)
+        }
+        try local.replace(path, with: bytes, mode: mode)
     }
 }

@@ -95,15 +95,3 @@ extension Store {
 let fastReflector = ReflectorStateMachine.Configuration(
     backoff: Backoff(initial: .milliseconds(50), maximum: .milliseconds(200), jitter: 0),
     minimumWatchTimeout: .seconds(60))
-
-/// A lock-protected value that closures can share (a `Mutex` itself cannot be captured).
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-
-    init(_ value: Value) { mutex = Mutex(value) }
-
-    var value: Value { mutex.withLock { $0 } }
-
-    @discardableResult
-    func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
-}

@@ -1,5 +1,6 @@
 import KubeClient
 import KubeRuntime
+import KubeTestServer
 import Testing
 
 /// Drives a ``WorkQueueState`` with a script of operations and records each answer, so a test

@@ -6,15 +6,8 @@ import SPOServer
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
+import KubeTestServer
 import Testing
-
-/// A lock-protected value that closures can share.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    var value: Value { mutex.withLock { $0 } }
-    func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
-}
 
 /// GETs `url` and returns the status code and body text.
 func get(_ url: String) async throws -> (Int, String) {

@@ -95,8 +95,9 @@ public struct SpodReconciler: Reconciler {
                 return .done
             }
             try await ensureSupportingObjects(for: spod, logger: logger)
-        } catch let error as KubeAPIError where error.isConflict {
-            // Someone changed an object meanwhile: read the news and try again.
+        } catch let error as KubeAPIError where error.isConflict || error.isAlreadyExists {
+            // Someone changed or created an object meanwhile (or the cache lags behind our own
+            // write): read the news and try again.
             return .requeue
         } catch {
             let reason = existing == nil ? "CannotCreateSPOD" : "CannotUpdateSPOD"

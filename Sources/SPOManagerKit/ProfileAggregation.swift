@@ -1,34 +1,63 @@
 import KubeModels
 import SPOAPI
 
+/// The status part every profile kind shares: the aggregated state and the conditions.
+public protocol AggregatedProfileStatus: Sendable, Equatable {
+    init()
+    var status: ProfileState? { get set }
+    var conditions: [Condition]? { get set }
+}
+
+/// A profile status that also lists the pods using the profile.
+public protocol WorkloadProfileStatus: AggregatedProfileStatus {
+    var activeWorkloads: [String]? { get set }
+}
+
 /// A profile kind whose installation the daemons report per node and the manager aggregates
 /// into `status.status` and the `Ready` condition (reference §2.1-§2.2, §2.7).
 public protocol NodeInstalledProfile: KubeResource, Equatable {
-    var aggregatedState: ProfileState? { get set }
-    var conditions: [Condition]? { get set }
+    associatedtype ProfileStatus: AggregatedProfileStatus
+    var status: ProfileStatus? { get set }
     /// Sets the kind's own status field (`localhostProfile`, `usage`) from the profile's name.
     mutating func setKindStatusFields()
 }
 
 /// A profile kind whose pods the manager tracks in `status.activeWorkloads` and with the
 /// `in-use-by-active-pods` finalizer (reference §2.6).
-public protocol WorkloadTrackedProfile: NodeInstalledProfile {
-    var activeWorkloads: [String]? { get set }
+public protocol WorkloadTrackedProfile: NodeInstalledProfile where ProfileStatus: WorkloadProfileStatus {}
+
+extension NodeInstalledProfile {
+    public var aggregatedState: ProfileState? {
+        get { status?.status }
+        set { status = status ?? ProfileStatus(); status?.status = newValue }
+    }
+
+    public var conditions: [Condition]? {
+        get { status?.conditions }
+        set { status = status ?? ProfileStatus(); status?.conditions = newValue }
+    }
+}
+
+extension WorkloadTrackedProfile {
+    public var activeWorkloads: [String]? {
+        get { status?.activeWorkloads }
+        set { status = status ?? ProfileStatus(); status?.activeWorkloads = newValue }
+    }
+}
+
+extension SeccompProfile.Status: WorkloadProfileStatus {
+    public init() { self.init(status: nil) }
+}
+
+extension SelinuxProfileStatus: WorkloadProfileStatus {
+    public init() { self.init(status: nil) }
+}
+
+extension ProfileStatusBase: AggregatedProfileStatus {
+    public init() { self.init(status: nil) }
 }
 
 extension SeccompProfile: WorkloadTrackedProfile {
-    public var aggregatedState: ProfileState? {
-        get { status?.status }
-        set { status = status ?? .init(); status?.status = newValue }
-    }
-    public var conditions: [Condition]? {
-        get { status?.conditions }
-        set { status = status ?? .init(); status?.conditions = newValue }
-    }
-    public var activeWorkloads: [String]? {
-        get { status?.activeWorkloads }
-        set { status = status ?? .init(); status?.activeWorkloads = newValue }
-    }
     public mutating func setKindStatusFields() {
         status = status ?? .init()
         status?.localhostProfile = "operator/\(metadata.namespace ?? "")/\(metadata.name ?? "").json"
@@ -36,18 +65,6 @@ extension SeccompProfile: WorkloadTrackedProfile {
 }
 
 extension SelinuxProfile: WorkloadTrackedProfile {
-    public var aggregatedState: ProfileState? {
-        get { status?.status }
-        set { status = status ?? .init(); status?.status = newValue }
-    }
-    public var conditions: [Condition]? {
-        get { status?.conditions }
-        set { status = status ?? .init(); status?.conditions = newValue }
-    }
-    public var activeWorkloads: [String]? {
-        get { status?.activeWorkloads }
-        set { status = status ?? .init(); status?.activeWorkloads = newValue }
-    }
     public mutating func setKindStatusFields() {
         status = status ?? .init()
         status?.usage = "\(metadata.name ?? "")_\(metadata.namespace ?? "").process"
@@ -55,14 +72,6 @@ extension SelinuxProfile: WorkloadTrackedProfile {
 }
 
 extension RawSelinuxProfile: NodeInstalledProfile {
-    public var aggregatedState: ProfileState? {
-        get { status?.status }
-        set { status = status ?? .init(); status?.status = newValue }
-    }
-    public var conditions: [Condition]? {
-        get { status?.conditions }
-        set { status = status ?? .init(); status?.conditions = newValue }
-    }
     public mutating func setKindStatusFields() {
         status = status ?? .init()
         status?.usage = "\(metadata.name ?? "")_\(metadata.namespace ?? "").process"
@@ -70,14 +79,6 @@ extension RawSelinuxProfile: NodeInstalledProfile {
 }
 
 extension AppArmorProfile: NodeInstalledProfile {
-    public var aggregatedState: ProfileState? {
-        get { status?.status }
-        set { status = status ?? .init(); status?.status = newValue }
-    }
-    public var conditions: [Condition]? {
-        get { status?.conditions }
-        set { status = status ?? .init(); status?.conditions = newValue }
-    }
     public mutating func setKindStatusFields() {}
 }
 

@@ -47,3 +47,34 @@ public func report(_ name: String, _ value: String) {
     print(name.padding(toLength: 52, withPad: " ", startingAt: 0) + value)
 }
 
+
+/// A benchmark's `--flag value` arguments; an unknown flag or a missing required one stops the
+/// program with a message naming it.
+public struct BenchFlags {
+    private var values: [String: String] = [:]
+
+    public init(_ arguments: [String], known: Set<String>, required: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let flag = iterator.next() {
+            guard known.contains(flag) else { fatalError("unknown flag \(flag); known: \(known.sorted().joined(separator: ", "))") }
+            values[flag] = iterator.next() ?? ""
+        }
+        let missing = required.filter { (values[$0] ?? "").isEmpty }
+        precondition(missing.isEmpty, "required: \(missing.joined(separator: ", "))")
+    }
+
+    public func string(_ flag: String, default fallback: String = "") -> String { values[flag] ?? fallback }
+
+    public func int(_ flag: String, default fallback: Int) -> Int { values[flag].flatMap { Int($0) } ?? fallback }
+}
+
+/// Runs `work` for every element with `width` requests in flight.
+public func inParallel<T: Sendable>(_ items: [T], width: Int = 16, _ work: @escaping @Sendable (T) async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        var iterator = items.makeIterator()
+        for _ in 0..<width { if let item = iterator.next() { group.addTask { try await work(item) } } }
+        while try await group.next() != nil {
+            if let item = iterator.next() { group.addTask { try await work(item) } }
+        }
+    }
+}

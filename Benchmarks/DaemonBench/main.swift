@@ -24,19 +24,15 @@ struct Options {
     var namespaces = 10
 
     init(_ arguments: [String]) {
-        var iterator = arguments.dropFirst().makeIterator()
-        while let flag = iterator.next() {
-            let value = iterator.next() ?? ""
-            switch flag {
-            case "--kubeconfig": kubeconfig = value
-            case "--pid": pid = Int32(value) ?? 0
-            case "--kubelet-dir": kubeletDirectory = value
-            case "--profiles": profiles = Int(value) ?? profiles
-            case "--namespaces": namespaces = Int(value) ?? namespaces
-            default: fatalError("unknown flag \(flag)")
-            }
-        }
-        precondition(!kubeconfig.isEmpty && pid > 0 && !kubeletDirectory.isEmpty, "--kubeconfig, --pid and --kubelet-dir are required")
+        let flags = BenchFlags(
+            arguments, known: ["--kubeconfig", "--pid", "--kubelet-dir", "--profiles", "--namespaces"],
+            required: ["--kubeconfig", "--pid", "--kubelet-dir"])
+        kubeconfig = flags.string("--kubeconfig")
+        pid = Int32(flags.int("--pid", default: 0))
+        precondition(pid > 0, "--pid must be the measured process's id")
+        kubeletDirectory = flags.string("--kubelet-dir")
+        profiles = flags.int("--profiles", default: profiles)
+        namespaces = flags.int("--namespaces", default: namespaces)
     }
 }
 
@@ -78,16 +74,8 @@ try await KubernetesClient.withClient(configuration: configuration) { client in
 
     // Bulk: all profiles created at once (16 requests in flight).
     let bulkStart = ContinuousClock.now
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        var next = 0
-        func addNext() {
-            guard next < options.profiles else { return }
-            let index = next
-            next += 1
-            group.addTask { _ = try await profiles.create(profile(index, namespace: namespaces[index % namespaces.count])) }
-        }
-        for _ in 0..<16 { addNext() }
-        while try await group.next() != nil { addNext() }
+    try await inParallel(Array(0..<options.profiles)) { index in
+        _ = try await profiles.create(profile(index, namespace: namespaces[index % namespaces.count]))
     }
     let created = ContinuousClock.now - bulkStart
     var remaining = Set(0..<options.profiles)

@@ -21,30 +21,14 @@ struct Options {
     var nodes = 10
 
     init(_ arguments: [String]) {
-        var iterator = arguments.dropFirst().makeIterator()
-        while let flag = iterator.next() {
-            let value = iterator.next() ?? ""
-            switch flag {
-            case "--kubeconfig": kubeconfig = value
-            case "--pid": pid = Int32(value) ?? 0
-            case "--namespace": namespace = value
-            case "--profiles": profiles = Int(value) ?? profiles
-            case "--nodes": nodes = Int(value) ?? nodes
-            default: fatalError("unknown flag \(flag)")
-            }
-        }
-        precondition(!kubeconfig.isEmpty && pid > 0, "--kubeconfig and --pid are required")
-    }
-}
-
-/// Runs `work` for every element with `width` requests in flight.
-func inParallel<T: Sendable>(_ items: [T], width: Int = 16, _ work: @escaping @Sendable (T) async throws -> Void) async throws {
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        var iterator = items.makeIterator()
-        for _ in 0..<width { if let item = iterator.next() { group.addTask { try await work(item) } } }
-        while try await group.next() != nil {
-            if let item = iterator.next() { group.addTask { try await work(item) } }
-        }
+        let flags = BenchFlags(
+            arguments, known: ["--kubeconfig", "--pid", "--namespace", "--profiles", "--nodes"], required: ["--kubeconfig", "--pid"])
+        kubeconfig = flags.string("--kubeconfig")
+        pid = Int32(flags.int("--pid", default: 0))
+        precondition(pid > 0, "--pid must be the measured process's id")
+        namespace = flags.string("--namespace", default: namespace)
+        profiles = flags.int("--profiles", default: profiles)
+        nodes = flags.int("--nodes", default: nodes)
     }
 }
 

@@ -75,16 +75,6 @@ struct DaemonHarness {
     }
 }
 
-/// Polls until `condition` holds (or 15 s pass).
-func eventually(_ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .seconds(15)
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return condition()
-}
-
 @Suite struct SeccompDaemonTests {
     @Test func aProfileIsInstalledWithItsNodeStatusFinalizerLabelAndEvent() async throws {
         try await DaemonHarness.run { harness in

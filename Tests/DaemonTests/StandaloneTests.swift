@@ -3,6 +3,7 @@ import SPOAPI
 import SPODaemon
 import ServiceLifecycle
 import ServiceLifecycleTestKit
+import KubeTestServer
 import Testing
 
 @Suite struct StandaloneTests {

@@ -39,17 +39,6 @@ extension Informer: ServiceRunnable {}
 extension Controller: ServiceRunnable {}
 extension LeaderElector: ServiceRunnable {}
 
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-@discardableResult
-func eventually(timeout: Duration = .seconds(15), _ condition: () throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return try condition()
-}
-
 /// Collects what an informer's handlers saw, as "add a", "update a", "delete a".
 final class DeltaLog: Sendable {
     private let entries = Mutex<[String]>([])

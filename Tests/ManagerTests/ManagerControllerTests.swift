@@ -89,16 +89,6 @@ struct ManagerHarness {
     }
 }
 
-/// Polls until `condition` holds (or 15 s pass).
-func eventually(_ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .seconds(15)
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return condition()
-}
-
 @Suite struct SpodControllerTests {
     @Test func theDefaultSpodIsCreatedAndRenderedAndRunningOnlyAfterTheRollout() async throws {
         try await ManagerHarness.run { harness in

@@ -14,8 +14,9 @@ BINARY       := .build/debug/security-profiles-operator
 
 # Debian packages the build and the tests need: the C libraries the node daemon links
 # (seccomp, AppArmor, SELinux), pkg-config to find them, openssl for the tests' certificates,
-# runc and busybox-static for the tests that run containers under generated profiles.
-DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev runc busybox-static
+# runc and busybox-static for the tests that run containers under generated profiles,
+# prometheus for promtool, which checks the metrics endpoints' output.
+DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev runc busybox-static prometheus
 
 .PHONY: all build test demo run bench image manifests deps clean
 

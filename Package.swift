@@ -22,6 +22,9 @@ let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+    .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
 ]
 
 let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
@@ -91,6 +94,7 @@ let targets: [Target] = [
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Yams", package: "Yams"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             logging,
         ],
         swiftSettings: swiftSettings
@@ -110,11 +114,23 @@ let targets: [Target] = [
         swiftSettings: swiftSettings
     ),
 
-    // HTTP servers of the operator's processes (health probes now; metrics and webhooks later).
+    // HTTP servers of the operator's processes: health probes, and the metrics endpoints over
+    // HTTPS with TokenReview/SubjectAccessReview authorization; the Prometheus registries.
     .target(
         name: "SPOServer",
         dependencies: [
+            "KubeClient",
+            "KubeModels",
+            "KubeRuntime",
+            "SPOAPI",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
             lifecycle,
             logging,
         ],

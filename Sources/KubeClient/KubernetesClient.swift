@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CoreMetrics
 import Foundation
 import KubeModels
 import Logging
@@ -18,6 +19,7 @@ public final class KubernetesClient: Sendable {
     private let limiter: Mutex<TokenBucket>
     private let tokens: BearerTokenProvider?
     private let baseURL: String
+    private let metricsHost: String
 
     /// The largest response body read into memory (a list of many objects).
     static let maximumBodySize = 512 * 1024 * 1024
@@ -30,6 +32,7 @@ public final class KubernetesClient: Sendable {
         var base = configuration.server.absoluteString
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
+        self.metricsHost = configuration.server.host.map { host in configuration.server.port.map { "\(host):\($0)" } ?? host } ?? base
 
         var tls = TLSConfiguration.makeClientConfiguration()
         do {
@@ -187,7 +190,15 @@ public final class KubernetesClient: Sendable {
             http.body = .bytes(body)
         }
         logger.trace("kube.request", metadata: ["http.method": "\(request.method.rawValue)", "http.path": "\(request.path)"])
-        return try await self.http.execute(http, deadline: deadline, logger: logger)
+        let started = ContinuousClock.now
+        do {
+            let response = try await self.http.execute(http, deadline: deadline, logger: logger)
+            ClientMetrics.record(method: request.method.rawValue, host: metricsHost, code: String(response.status.code), duration: .now - started)
+            return response
+        } catch {
+            ClientMetrics.record(method: request.method.rawValue, host: metricsHost, code: "<error>", duration: .now - started)
+            throw error
+        }
     }
 }
 

@@ -10,15 +10,16 @@ import SeccompKit
 public struct ProfilePreparation {
     /// A reason (event reason and metric label, as upstream names them) and a message.
     public struct Problem: Error, Hashable, Sendable, CustomStringConvertible {
-        public var reason: String
+        public typealias Reason = OperatorMetric.SeccompErrorReason
+        public var reason: Reason
         public var message: String
 
-        public init(reason: String, message: String) {
+        public init(reason: Reason, message: String) {
             self.reason = reason
             self.message = message
         }
 
-        public var description: String { "\(reason): \(message)" }
+        public var description: String { "\(reason.rawValue): \(message)" }
     }
 
     /// How many validation problems a message names.
@@ -45,30 +46,30 @@ public struct ProfilePreparation {
 
     private func prepareThrowing(_ profile: SeccompProfile) throws(Problem) -> SeccompProfile.Spec {
         if let node = unsupportedOnNode {
-            throw Problem(reason: "SeccompNotSupportedOnNode", message: "\(node): node does not support seccomp")
+            throw Problem(reason: .notSupportedOnNode, message: "\(node): node does not support seccomp")
         }
-        guard let spec = profile.spec else { throw Problem(reason: "InvalidSeccompProfile", message: "spec: Required value") }
+        guard let spec = profile.spec else { throw Problem(reason: .invalidProfile, message: "spec: Required value") }
         let problems = profile.validate(ValidationContext(syscallNames: LibseccompSyscallNames()))
         if !problems.isEmpty {
             // Bounded: the message goes into an event and a node-status annotation.
             var message = problems.prefix(Self.reportedProblems).map(\.description).joined(separator: "; ")
             if problems.count > Self.reportedProblems { message += "; and \(problems.count - Self.reportedProblems) more problems" }
-            throw Problem(reason: "InvalidSeccompProfile", message: message)
+            throw Problem(reason: .invalidProfile, message: message)
         }
         let merged: SeccompProfile.Spec
         do {
             merged = try BaseProfiles.resolve(spec, name: profile.metadata.name ?? "", lookup: lookup)
         } catch {
-            let reason = if case .unsupportedReference = error { "CannotPullSeccompProfile" } else { "InvalidSeccompProfile" }
+            let reason: Problem.Reason = if case .unsupportedReference = error { .cannotPull } else { .invalidProfile }
             throw Problem(reason: reason, message: error.description)
         }
         if let allowList = AllowList(spod: spod), let violation = allowList.violation(of: merged) {
-            throw Problem(reason: "ProfileNotAllowed", message: violation)
+            throw Problem(reason: .notAllowed, message: violation)
         }
         do {
             _ = try SeccompFilter.compile(merged)
         } catch {
-            throw Problem(reason: "InvalidSeccompProfile", message: "the merged profile does not compile: \(error)")
+            throw Problem(reason: .invalidProfile, message: "the merged profile does not compile: \(error)")
         }
         return merged
     }

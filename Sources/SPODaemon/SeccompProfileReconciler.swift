@@ -26,12 +26,16 @@ public struct DaemonIdentity: Sendable {
 struct SeccompMetrics: Sendable {
     let factory: any MetricsFactory
 
-    func profileChanged(_ operation: String) {
-        Counter(label: "security_profiles_operator_seccomp_profile_total", dimensions: [("operation", operation)], factory: factory).increment()
+    func profileChanged(_ operation: OperatorMetric.Operation) {
+        Counter(
+            label: OperatorMetric.seccompProfile.name, dimensions: [(OperatorMetric.Label.operation, operation.rawValue)], factory: factory
+        ).increment()
     }
 
-    func error(_ reason: String) {
-        Counter(label: "security_profiles_operator_seccomp_profile_error_total", dimensions: [("reason", reason)], factory: factory).increment()
+    func error(_ reason: OperatorMetric.SeccompErrorReason) {
+        Counter(
+            label: OperatorMetric.seccompProfileError.name, dimensions: [(OperatorMetric.Label.reason, reason.rawValue)], factory: factory
+        ).increment()
     }
 }
 
@@ -96,7 +100,7 @@ public struct SeccompProfileReconciler: Reconciler {
         guard let profile = profiles.get(key) else {
             // Gone from the API (e.g. deleted while the daemon was down): no file may stay behind.
             if try directory.remove(namespace: namespace, name: key.name) {
-                metrics.profileChanged("delete")
+                metrics.profileChanged(.delete)
                 logger.info("seccomp.profile.orphan_removed")
             }
             return .done
@@ -112,7 +116,7 @@ public struct SeccompProfileReconciler: Reconciler {
         var problem: ProfilePreparation.Problem?
         if profile.spec?.disabled == true || profile.metadata.labels?[SPOMetadata.partialLabel] != nil {
             state = profile.spec?.disabled == true ? .disabled : .partial
-            if try directory.remove(namespace: namespace, name: key.name) { metrics.profileChanged("delete") }
+            if try directory.remove(namespace: namespace, name: key.name) { metrics.profileChanged(.delete) }
         } else {
             switch prepare(profile) {
             case .success(let spec):
@@ -125,29 +129,29 @@ public struct SeccompProfileReconciler: Reconciler {
                     saved = try directory.install(ProfileFile.render(spec), namespace: namespace, name: key.name) == .written
                 } catch {
                     state = .error
-                    problem = ProfilePreparation.Problem(reason: "CannotSaveSeccompProfile", message: "\(error)")
+                    problem = ProfilePreparation.Problem(reason: .cannotSave, message: "\(error)")
                 }
             case .failure(let rejection):
                 state = .error
                 problem = rejection
-                if try directory.remove(namespace: namespace, name: key.name) { metrics.profileChanged("delete") }
+                if try directory.remove(namespace: namespace, name: key.name) { metrics.profileChanged(.delete) }
             }
         }
 
         // The API side (metadata, node status, events) is a separate pass with its own queue,
         // so that installing files on the node never waits for the API's request budget.
         if saved {
-            metrics.profileChanged("update")
+            metrics.profileChanged(.update)
             logger.info("seccomp.profile.saved", metadata: ["path": "\(ProfileFile.localhostProfile(namespace: namespace, name: key.name))"])
         }
         if let problem {
-            logger.warning("seccomp.profile.rejected", metadata: ["reason": "\(problem.reason)", "error": "\(problem.message)"])
+            logger.warning("seccomp.profile.rejected", metadata: ["reason": "\(problem.reason.rawValue)", "error": "\(problem.message)"])
             metrics.error(problem.reason)
         }
         outcomes.record(key, NodeOutcome(state: state, merged: merged, saved: saved, problem: problem))
         statusQueue.add(key)
         // A failed write is worth retrying; a rejected profile waits for a change.
-        if problem?.reason == "CannotSaveSeccompProfile" {
+        if problem?.reason == .cannotSave {
             throw FileSystemError("install", "\(namespace)/\(key.name)", code: EIO)
         }
         return .done
@@ -162,7 +166,7 @@ public struct SeccompProfileReconciler: Reconciler {
             await events.record(profile, type: .normal, reason: "SavedSeccompProfile", message: "Successfully saved profile to disk on \(identity.nodeName)")
         }
         if let problem = outcome.problem {
-            await events.record(profile, type: .warning, reason: problem.reason, message: problem.message)
+            await events.record(profile, type: .warning, reason: problem.reason.rawValue, message: problem.message)
         }
     }
 
@@ -270,10 +274,10 @@ public struct SeccompProfileReconciler: Reconciler {
         if profile.metadata.finalizers?.contains(SPOMetadata.inUseFinalizer) == true { return .done }
 
         do {
-            if try directory.remove(namespace: namespace, name: name) { metrics.profileChanged("delete") }
+            if try directory.remove(namespace: namespace, name: name) { metrics.profileChanged(.delete) }
         } catch {
-            metrics.error("CannotRemoveSeccompProfile")
-            await events.record(profile, type: .warning, reason: "CannotRemoveSeccompProfile", message: "\(error)")
+            metrics.error(.cannotRemove)
+            await events.record(profile, type: .warning, reason: OperatorMetric.SeccompErrorReason.cannotRemove.rawValue, message: "\(error)")
             throw error
         }
         if profile.metadata.finalizers?.contains(finalizer) == true {

@@ -130,7 +130,7 @@ public struct StandaloneSeccompDaemon: Service {
                     let change = try directory.install(ProfileFile.render(spec), namespace: namespace, name: name)
                     outcomes.append(.installed(namespace: namespace, name: name, changed: change == .written))
                 } catch {
-                    outcomes.append(.rejected(namespace: namespace, name: name, problem: .init(reason: "CannotSaveSeccompProfile", message: "\(error)")))
+                    outcomes.append(.rejected(namespace: namespace, name: name, problem: .init(reason: .cannotSave, message: "\(error)")))
                 }
             case .failure(let problem):
                 _ = try? directory.remove(namespace: namespace, name: name)
@@ -157,7 +157,7 @@ public struct StandaloneSeccompDaemon: Service {
             logger.info("seccomp.profile.disabled", metadata: ["k8s.namespace": "\(namespace)", "k8s.name": "\(name)"])
         case .rejected(let namespace, let name, let problem):
             logger.warning("seccomp.profile.rejected", metadata: [
-                "k8s.namespace": "\(namespace)", "k8s.name": "\(name)", "reason": "\(problem.reason)", "error": "\(problem.message)",
+                "k8s.namespace": "\(namespace)", "k8s.name": "\(name)", "reason": "\(problem.reason.rawValue)", "error": "\(problem.message)",
             ])
         case .removed(let namespace, let name):
             logger.info("seccomp.profile.removed", metadata: ["k8s.namespace": "\(namespace)", "k8s.name": "\(name)"])

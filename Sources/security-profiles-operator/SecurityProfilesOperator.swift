@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoreMetrics
 import Foundation
 import KubeClient
 import KubeRuntime
@@ -37,8 +38,17 @@ struct ProcessOptions: ParsableArguments {
     @Option(name: .customLong("health-probe-port"), help: "Port of /healthz and /readyz (0 picks a free port).")
     var healthPort = 8085
 
-    @Option(help: "Log format: json or text.")
-    var logFormat: LogFormat = .json
+    @Option(name: .customLong("metrics-host"), help: "Address the HTTPS metrics endpoints (/metrics, /metrics-spod) listen on.")
+    var metricsHost = "0.0.0.0"
+
+    @Option(name: .customLong("metrics-port"), help: "Port of the HTTPS metrics endpoints (0 picks a free port; default 8443 for the manager, 9443 for the daemon).")
+    var metricsPort: Int?
+
+    @Option(name: .customLong("metrics-cert-dir"), help: "Directory with tls.crt and tls.key for the metrics endpoints, re-read when they change (default: a self-signed certificate until the files exist).")
+    var metricsCertDir: String?
+
+    @Option(help: "Log format: json or text (default: text when standard error is a terminal, else json).")
+    var logFormat: LogFormat?
 
     @Option(help: "Minimum log level: trace, debug, info, notice, warning, error, critical (default: debug when SPO_VERBOSITY is 1, else info).")
     var logLevel: Logger.Level?
@@ -47,11 +57,12 @@ struct ProcessOptions: ParsableArguments {
         case json, text
     }
 
-    /// Bootstraps swift-log once for the process.
-    func bootstrapLogging() {
+    /// Bootstraps swift-log and swift-metrics once for the process; returns the metrics registry.
+    @discardableResult
+    func bootstrap() -> MetricsRegistry {
         // The spod's `verbosity` reaches the containers as SPO_VERBOSITY.
         let level = logLevel ?? (ProcessInfo.processInfo.environment["SPO_VERBOSITY"] == "1" ? .debug : .info)
-        switch logFormat {
+        switch logFormat ?? (isatty(2) == 1 ? .text : .json) {
         case .json:
             LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: level) }
         case .text:
@@ -61,26 +72,50 @@ struct ProcessOptions: ParsableArguments {
                 return handler
             }
         }
+        let registry = OperatorMetricsCatalog.makeRegistry()
+        MetricsSystem.bootstrap(registry.factory)
+        return registry
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-/// Runs a role: its services plus the health server, stopped gracefully on SIGTERM or SIGINT.
-/// Call ``ProcessOptions/bootstrapLogging()`` first.
+/// How a role serves its metrics: the registry from ``ProcessOptions/bootstrap()``, the
+/// client that reviews scrapers' tokens, and the role's default port and certificate names.
+struct MetricsServing {
+    var registry: MetricsRegistry
+    var client: KubernetesClient
+    var defaultPort: Int
+    var namespace: String
+
+    func server(options: ProcessOptions, logger: Logger) throws -> MetricsServer {
+        let hostnames = ["metrics.\(namespace).svc", "metrics.\(namespace).svc.cluster.local", "localhost"]
+        let certificate = try ServingCertificate(directory: options.metricsCertDir, hostnames: hostnames)
+        if certificate.isSelfSigned {
+            logger.info("metrics.certificate.self_signed", metadata: ["tls.dir": "\(options.metricsCertDir ?? "")"])
+        }
+        return MetricsServer(
+            host: options.metricsHost, port: options.metricsPort ?? defaultPort, registry: registry, certificate: certificate,
+            authorizer: KubernetesScrapeAuthorizer(client: client), logger: logger)
+    }
+}
+
+/// Runs a role: its services plus the health server (and the metrics server when given),
+/// stopped gracefully on SIGTERM or SIGINT. Call ``ProcessOptions/bootstrap()`` first.
 func runRole(
     _ role: String, options: ProcessOptions, services: [any Service] = [], server: String? = nil,
-    checks: [HealthServer.Check] = []
+    checks: [HealthServer.Check] = [], metrics: MetricsServing? = nil
 ) async throws {
     var logger = Logger(label: "spo.\(role)")
     logger[metadataKey: "role"] = "\(role)"
     var metadata: Logger.Metadata = ["version": "\(OperatorVersion.current)", "pid": "\(getpid())"]
     if let server { metadata["k8s.server"] = "\(server)" }
     logger.info("process.starting", metadata: metadata)
-    let health = HealthServer(host: options.healthHost, port: options.healthPort, checks: checks, logger: logger)
+    var servers: [any Service] = [HealthServer(host: options.healthHost, port: options.healthPort, checks: checks, logger: logger)]
+    if let metrics { servers.append(try metrics.server(options: options, logger: logger)) }
     let group = ServiceGroup(
         configuration: .init(
-            services: [.init(service: health)] + services.map { .init(service: $0) },
+            services: (servers + services).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
             logger: logger
@@ -138,7 +173,7 @@ extension SecurityProfilesOperator {
         var webhook = true
 
         func run() async throws {
-            options.bootstrapLogging()
+            let registry = options.bootstrap()
             let environment = ProcessInfo.processInfo.environment
             // Every profile's status is written by the manager: at controller-runtime's 20/s,
             // 1,000 profiles would take almost a minute to show Installed.
@@ -168,7 +203,9 @@ extension SecurityProfilesOperator {
                 services.append(manager)
                 // A standby replica is ready; the leader once its caches are filled.
                 let ready = HealthServer.Check(name: "manager-caches") { [elector] in elector?.isLeader == false || manager.hasSynced }
-                try await runRole("manager", options: options, services: services, server: configuration.server.absoluteString, checks: [ready])
+                try await runRole(
+                    "manager", options: options, services: services, server: configuration.server.absoluteString, checks: [ready],
+                    metrics: MetricsServing(registry: registry, client: client, defaultPort: 8443, namespace: namespace))
             }
         }
     }
@@ -208,7 +245,7 @@ extension SecurityProfilesOperator {
         }
 
         func run() async throws {
-            options.bootstrapLogging()
+            let registry = options.bootstrap()
             let environment = ProcessInfo.processInfo.environment
             let kubelet = kubeletDir ?? environment["KUBELET_DIR"] ?? "/var/lib/kubelet"
             if standalone, let manifests {
@@ -235,7 +272,8 @@ extension SecurityProfilesOperator {
                 let seccomp = SeccompDaemon(client: client, identity: identity, kubeletDirectory: kubelet, builtInProfiles: BuiltInProfiles.all)
                 try await runRole(
                     "daemon", options: options, services: seccomp.services, server: configuration.server.absoluteString,
-                    checks: [HealthServer.Check(name: "seccomp-spod") { seccomp.isReady }])
+                    checks: [HealthServer.Check(name: "seccomp-spod") { seccomp.isReady }],
+                    metrics: MetricsServing(registry: registry, client: client, defaultPort: 9443, namespace: identity.operatorNamespace))
             }
         }
 

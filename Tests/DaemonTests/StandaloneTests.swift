@@ -79,7 +79,7 @@ import Testing
             """)
         try fixture.write("p.yaml", Self.profile("wide", "{defaultAction: SCMP_ACT_ERRNO, syscalls: [{action: SCMP_ACT_ALLOW, names: [exit_group, read]}]}"))
         let outcomes = fixture.daemon.syncOnce()
-        #expect(outcomes == [.rejected(namespace: "default", name: "wide", problem: .init(reason: "ProfileNotAllowed", message: "syscall not allowed: read"))])
+        #expect(outcomes == [.rejected(namespace: "default", name: "wide", problem: .init(reason: .notAllowed, message: "syscall not allowed: read"))])
     }
 
     @Test func watchesTheDirectoryAndStopsOnGracefulShutdown() async throws {

@@ -33,6 +33,8 @@ public final class KubeTestServer: Sendable {
     public let token: String?
     let store: ObjectStore
     private let recorded = Mutex<[RecordedRequest]>([])
+    /// The identities TokenReviews resolve tokens to.
+    private let reviewedTokens = Mutex<[String: UserInfo]>([:])
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
 
     private init(port: Int, store: ObjectStore, tls: TestTLS?, token: String?) {
@@ -174,6 +176,35 @@ public final class KubeTestServer: Sendable {
     /// Deletes a stored object directly (finalizers are honoured).
     public func remove(_ resource: GroupVersionResource, namespace: String? = nil, name: String) throws {
         _ = try store.delete(try resolve(resource.qualifiedResource), namespace: namespace, name: name, preconditions: nil, propagation: nil)
+    }
+
+    /// Makes TokenReviews authenticate `token` as `user`; every other token is unauthenticated.
+    public func addToken(_ token: String, for user: UserInfo) {
+        reviewedTokens.withLock { $0[token] = user }
+    }
+
+    /// Makes TokenReviews authenticate `token` as a service account, with the groups the API
+    /// server gives service accounts.
+    public func addServiceAccountToken(_ token: String, namespace: String, name: String) {
+        addToken(token, for: UserInfo(
+            username: "system:serviceaccount:\(namespace):\(name)", uid: "uid-\(namespace)-\(name)",
+            groups: ["system:serviceaccounts", "system:serviceaccounts:\(namespace)", "system:authenticated"]))
+    }
+
+    /// Stores every object of a multi-document YAML manifest (e.g. a file from `deploy/`),
+    /// each in the resource registered for its kind.
+    public func apply(manifest yaml: String) throws {
+        for node in try Yams.compose_all(yaml: yaml) {
+            let value = try YAMLDecoder().decode(JSONValue.self, from: node)
+            guard let kind = value["kind"]?.stringValue else { continue }
+            let resource = try store.state.withLock { state throws(APIFailure) -> TestResource in
+                guard let match = state.resources.values.first(where: { $0.gvr.kind == kind }) else {
+                    throw APIFailure.badRequest("no resource registered for kind \(kind)")
+                }
+                return match
+            }
+            _ = try store.create(resource, namespace: value[path: ["metadata", "namespace"]]?.stringValue, body: value, manager: nil)
+        }
     }
 
     /// Ends every open watch: cleanly, or by dropping the connection without the final chunk.
@@ -442,6 +473,12 @@ public final class KubeTestServer: Sendable {
     }
 
     private func handle(method: HTTPMethod, path: String, query: [String: String], headers: HTTPHeaders, body: ByteBuffer, isWatch: Bool) throws(APIFailure) -> Reply {
+        if method == .POST, path == "/apis/authentication.k8s.io/v1/tokenreviews" {
+            return .full(.created, try reviewToken(try decodeJSON(body)))
+        }
+        if method == .POST, path == "/apis/authorization.k8s.io/v1/subjectaccessreviews" {
+            return .full(.created, try reviewAccess(try decodeJSON(body)))
+        }
         let route = try route(path)
         let resource = route.resource
         if let subresource = route.subresource, subresource != "status" || !resource.statusSubresource {
@@ -512,6 +549,38 @@ public final class KubeTestServer: Sendable {
             return .full(.ok, try store.delete(resource, namespace: route.namespace, name: name, preconditions: options["preconditions"], propagation: propagation))
         default:
             throw APIFailure(code: 405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource")
+        }
+    }
+
+    /// A TokenReview answered from ``addToken(_:for:)``.
+    private func reviewToken(_ body: JSONValue) throws(APIFailure) -> JSONValue {
+        do {
+            var review = try body.decode(as: TokenReview.self)
+            if let user = reviewedTokens.withLock({ $0[review.spec.token] }) {
+                review.status = .init(authenticated: true, user: user)
+            } else {
+                review.status = .init(authenticated: false, error: "invalid bearer token")
+            }
+            return try JSONValue(encoding: review)
+        } catch {
+            throw APIFailure.badRequest("\(error)")
+        }
+    }
+
+    /// A SubjectAccessReview decided by the stored RBAC objects.
+    private func reviewAccess(_ body: JSONValue) throws(APIFailure) -> JSONValue {
+        do {
+            var review = try body.decode(as: SubjectAccessReview.self)
+            let evaluator = RBACEvaluator(
+                clusterRoles: store.allObjects(RBACResources.clusterRoles.qualifiedResource),
+                clusterRoleBindings: store.allObjects(RBACResources.clusterRoleBindings.qualifiedResource),
+                roles: store.allObjects(RBACResources.roles.qualifiedResource),
+                roleBindings: store.allObjects(RBACResources.roleBindings.qualifiedResource))
+            let allowed = evaluator.allows(review.spec)
+            review.status = .init(allowed: allowed, reason: allowed ? "RBAC: allowed by a binding" : "")
+            return try JSONValue(encoding: review)
+        } catch {
+            throw APIFailure.badRequest("\(error)")
         }
     }
 

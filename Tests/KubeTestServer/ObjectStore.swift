@@ -22,7 +22,7 @@ public struct TestResource: Sendable, Hashable {
         TestResource(Namespace.self), TestResource(ConfigMap.self, statusSubresource: false),
         TestResource(Secret.self, statusSubresource: false), TestResource(Pod.self), TestResource(Node.self),
         TestResource(Event.self, statusSubresource: false), TestResource(Lease.self, statusSubresource: false),
-    ]
+    ] + RBACResources.all
 }
 
 /// What a watch stream carries from the store to the HTTP writer.

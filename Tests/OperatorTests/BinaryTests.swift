@@ -132,8 +132,13 @@ struct LogRecordMissing: Error {
                 try? FileManager.default.removeItem(atPath: kubelet)
             }
             try server.seed(SeccompProfile(metadata: ObjectMeta(name: "log", namespace: "default"), spec: .init(defaultAction: .log)))
+            try server.apply(manifest: String(contentsOf: repositoryRoot.appendingPathComponent("deploy/rbac/metrics-client.yaml"), encoding: .utf8))
+            let scraperToken = "scraper-\(UUID().uuidString)"
+            server.addServiceAccountToken(scraperToken, namespace: "security-profiles-operator", name: "default")
+            // The first list of profiles is slow: readiness must wait for it.
+            server.faults.inject(.delay(.seconds(2)), method: "GET", pathContains: "seccompprofiles")
             let running = try OperatorProcess(
-                ["daemon", "--kubeconfig", kubeconfig.path, "--kubelet-dir", kubelet, "--health-probe-host", "127.0.0.1", "--health-probe-port", "0", "--log-format", "json"],
+                ["daemon", "--kubeconfig", kubeconfig.path, "--kubelet-dir", kubelet, "--health-probe-host", "127.0.0.1", "--health-probe-port", "0", "--metrics-host", "127.0.0.1", "--metrics-port", "0", "--log-format", "json"],
                 environment: ["NODE_NAME": "node-1", "OPERATOR_NAMESPACE": "security-profiles-operator"])
             let started = try await running.waitForRecord("process.starting")
             #expect(started["role"] as? String == "daemon")
@@ -142,6 +147,7 @@ struct LogRecordMissing: Error {
             let listening = try await running.waitForRecord("health.listening")
             let port = try #require((listening["http.port"] as? String).flatMap(Int.init))
             #expect(try await get("http://127.0.0.1:\(port)/healthz") == (200, "ok"))
+            #expect(try await get("http://127.0.0.1:\(port)/readyz") == (503, "not ready: seccomp-spod"))
 
             let file = "\(kubelet)/seccomp/operator/default/log.json"
             let deadline = ContinuousClock.now + .seconds(20)
@@ -153,6 +159,19 @@ struct LogRecordMissing: Error {
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(try await get("http://127.0.0.1:\(port)/readyz") == (200, "ok"))
+
+            // Its counters on /metrics-spod, over HTTPS, for the metrics client only.
+            let metrics = try await running.waitForRecord("metrics.listening")
+            let metricsBase = "https://127.0.0.1:\(try #require((metrics["http.port"] as? String).flatMap(Int.init)))"
+            #expect(try await getTLS(metricsBase + "/metrics-spod", trust: nil).0 == 401)
+            let scraped = try await getTLS(metricsBase + "/metrics-spod", trust: nil, token: scraperToken)
+            #expect(scraped.0 == 200)
+            #expect(scraped.1.contains("security_profiles_operator_seccomp_profile_total{operation=\"update\"} 1\n"))
+            let check = try await promtoolCheck(scraped.1)
+            #expect(check.status == 0, "\(check.output)")
+            let controller = try await getTLS(metricsBase + "/metrics", trust: nil, token: scraperToken).1
+            #expect(controller.contains("controller_runtime_reconcile_total{controller="))
+            #expect(controller.contains("rest_client_requests_total{code=\"200\",host=\"127.0.0.1:\(server.port)\",method=\"GET\"}"))
             // Every request the daemon made is granted by the shipped RBAC.
             let used = Set(server.requests.map(Permission.init))
             let granted = try Permission.granted(in: "deploy/rbac/daemon.yaml")
@@ -160,6 +179,8 @@ struct LogRecordMissing: Error {
 
             #expect(try await running.stop() == 0)
             _ = try await running.waitForRecord("process.stopped")
+            // Tokens never reach the logs.
+            #expect(!running.records.contains { record in record.values.contains { "\($0)".contains(scraperToken) } })
         }
     }
 
@@ -175,7 +196,7 @@ struct LogRecordMissing: Error {
             defer { try? FileManager.default.removeItem(at: kubeconfig) }
 
             let running = try OperatorProcess(
-                ["manager", "--kubeconfig", kubeconfig.path, "--health-probe-host", "127.0.0.1", "--health-probe-port", "0"],
+                ["manager", "--kubeconfig", kubeconfig.path, "--health-probe-host", "127.0.0.1", "--health-probe-port", "0", "--metrics-host", "127.0.0.1", "--metrics-port", "0"],
                 environment: ["RELATED_IMAGE_OPERATOR": "registry.example/spo:1.0"])
             let started = try await running.waitForRecord("process.starting")
             #expect(started["k8s.server"] as? String == server.url.absoluteString)
@@ -216,7 +237,7 @@ struct LogRecordMissing: Error {
             let kubeconfig = try writeKubeconfig(for: server)
             defer { try? FileManager.default.removeItem(at: kubeconfig) }
             let running = try OperatorProcess(
-                ["manager", "--kubeconfig", kubeconfig.path, "--no-leader-elect", "--health-probe-host", "127.0.0.1", "--health-probe-port", "0"],
+                ["manager", "--kubeconfig", kubeconfig.path, "--no-leader-elect", "--health-probe-host", "127.0.0.1", "--health-probe-port", "0", "--metrics-host", "127.0.0.1", "--metrics-port", "0"],
                 environment: ["RELATED_IMAGE_OPERATOR": "registry.example/spo:1.0"])
             _ = try await running.waitForRecord("health.listening")
             #expect(try await running.stop(signal: SIGINT) == 0)

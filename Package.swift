@@ -214,6 +214,7 @@ let targets: [Target] = [
         name: "ManagerTests",
         dependencies: [
             "SPOManager", "SPOManagerKit", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", logging,
+            .product(name: "Yams", package: "Yams"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
         ],
         swiftSettings: swiftSettings

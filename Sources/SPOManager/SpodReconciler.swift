@@ -182,7 +182,7 @@ public struct SpodReconciler: Reconciler {
     }
 
     /// The `metrics` Service: port `https` 443 → 9443 of the daemon pods, owned by the spod.
-    static func metricsService(for spod: SecurityProfilesOperatorDaemon) -> KubeService {
+    public static func metricsService(for spod: SecurityProfilesOperatorDaemon) -> KubeService {
         var metadata = ObjectMeta(name: metricsServiceName, namespace: spod.metadata.namespace, labels: DaemonSetRenderer.podLabels)
         metadata.ownerReferences = [OwnerReference(
             apiVersion: SecurityProfilesOperatorDaemon.apiVersion, kind: SecurityProfilesOperatorDaemon.kind,
@@ -190,7 +190,7 @@ public struct SpodReconciler: Reconciler {
         let selector = (try? JSONValue(encoding: DaemonSetRenderer.podLabels)) ?? [:]
         return KubeService(metadata: metadata, spec: [
             "selector": selector,
-            "ports": [["name": "https", "port": 443, "targetPort": 9443, "protocol": "TCP"]],
+            "ports": [["name": "https", "port": 443, "targetPort": .int(Int64(DaemonSetRenderer.metricsPort)), "protocol": "TCP"]],
         ])
     }
 

@@ -107,6 +107,8 @@ public enum DaemonSetRenderer {
         var daemonEnv: [EnvVar] = [
             .field("NODE_NAME", "spec.nodeName"), .field("OPERATOR_NAMESPACE", "metadata.namespace"),
             .literal("SPOD_NAME", spodName), .literal("KUBELET_DIR", settings.kubeletDirectory), .literal("HOME", "/home"),
+            // The metrics endpoints' certificate, once cert-manager or the service CA made one.
+            .literal("METRICS_CERT_DIR", Self.metricsCertificateDirectory),
         ]
         if let namespace = settings.restrictToNamespace { daemonEnv.append(.literal("RESTRICT_TO_NAMESPACE", namespace)) }
         if features.logEnricher { daemonEnv.append(.literal("ENABLE_LOG_ENRICHER", "true")) }
@@ -116,8 +118,10 @@ public enum DaemonSetRenderer {
             VolumeMount(name: "host-operator-volume", mountPath: operatorDirectory),
             VolumeMount(name: "tmp-volume", mountPath: "/tmp"),
             VolumeMount(name: "home-volume", mountPath: "/home"),
+            VolumeMount(name: "metrics-cert-volume", mountPath: Self.metricsCertificateDirectory, readOnly: true),
         ]
         volumes.append(.empty("home-volume"))
+        volumes.append(.secret("metrics-cert-volume", secretName: Self.metricsCertificateSecret, optional: true))
         var daemonSecurity = SecurityContext(
             allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsUser: nonRootUser, runAsGroup: nonRootUser,
             capabilities: .init(drop: ["ALL"]), seLinuxOptions: typeTag)
@@ -140,7 +144,8 @@ public enum DaemonSetRenderer {
         }
         var containers = [Container(
             name: "security-profiles-operator", image: settings.image, imagePullPolicy: settings.imagePullPolicy,
-            args: daemonArgs, env: daemonEnv, ports: [ContainerPort(name: "liveness-port", containerPort: 8085)],
+            args: daemonArgs, env: daemonEnv,
+            ports: [ContainerPort(name: "liveness-port", containerPort: 8085), ContainerPort(name: "https", containerPort: Self.metricsPort)],
             volumeMounts: daemonMounts,
             resources: spec.daemonResourceRequirements ?? resources(requests: ("64Mi", "100m", "50Mi"), limits: ("128Mi", "200Mi")),
             securityContext: daemonSecurity,
@@ -194,6 +199,12 @@ public enum DaemonSetRenderer {
             containers: containers,
             volumes: volumes)
     }
+
+    /// The daemon's HTTPS metrics port, the `metrics` Service's target.
+    public static let metricsPort = 9443
+    /// The Secret with the metrics endpoints' `tls.crt`/`tls.key` (upstream's name), and where it is mounted.
+    public static let metricsCertificateSecret = "metrics-server-cert"
+    public static let metricsCertificateDirectory = "/etc/spo/metrics-tls"
 
     static func resources(requests: (memory: String, cpu: String, storage: String), limits: (memory: String, storage: String)) -> ResourceRequirements {
         ResourceRequirements(

@@ -84,12 +84,22 @@ public struct Volume: Codable, Hashable, Sendable {
 
     public struct EmptyDir: Codable, Hashable, Sendable {}
 
+    public struct SecretSource: Codable, Hashable, Sendable {
+        public var secretName: String
+        public var optional: Bool?
+    }
+
     public var name: String
     public var hostPath: HostPath?
     public var emptyDir: EmptyDir?
+    public var secret: SecretSource?
 
     public static func host(_ name: String, _ path: String, type: String) -> Volume { Volume(name: name, hostPath: .init(path: path, type: type)) }
     public static func empty(_ name: String) -> Volume { Volume(name: name, emptyDir: .init()) }
+    /// A Secret's keys as files; with `optional`, the pod starts (with an empty directory) before the Secret exists.
+    public static func secret(_ name: String, secretName: String, optional: Bool) -> Volume {
+        Volume(name: name, secret: .init(secretName: secretName, optional: optional))
+    }
 }
 
 /// `core/v1.SecurityContext` (the rendered subset).

@@ -44,7 +44,7 @@ struct ProcessOptions: ParsableArguments {
     @Option(name: .customLong("metrics-port"), help: "Port of the HTTPS metrics endpoints (0 picks a free port; default 8443 for the manager, 9443 for the daemon).")
     var metricsPort: Int?
 
-    @Option(name: .customLong("metrics-cert-dir"), help: "Directory with tls.crt and tls.key for the metrics endpoints, re-read when they change (default: a self-signed certificate until the files exist).")
+    @Option(name: .customLong("metrics-cert-dir"), help: "Directory with tls.crt and tls.key for the metrics endpoints, re-read when they change (default: METRICS_CERT_DIR; a self-signed certificate until the files exist).")
     var metricsCertDir: String?
 
     @Option(help: "Log format: json or text (default: text when standard error is a terminal, else json).")
@@ -90,9 +90,10 @@ struct MetricsServing {
 
     func server(options: ProcessOptions, logger: Logger) throws -> MetricsServer {
         let hostnames = ["metrics.\(namespace).svc", "metrics.\(namespace).svc.cluster.local", "localhost"]
-        let certificate = try ServingCertificate(directory: options.metricsCertDir, hostnames: hostnames)
+        let directory = options.metricsCertDir ?? ProcessInfo.processInfo.environment["METRICS_CERT_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        let certificate = try ServingCertificate(directory: directory, hostnames: hostnames)
         if certificate.isSelfSigned {
-            logger.info("metrics.certificate.self_signed", metadata: ["tls.dir": "\(options.metricsCertDir ?? "")"])
+            logger.info("metrics.certificate.self_signed", metadata: ["tls.dir": "\(directory ?? "")"])
         }
         return MetricsServer(
             host: options.metricsHost, port: options.metricsPort ?? defaultPort, registry: registry, certificate: certificate,

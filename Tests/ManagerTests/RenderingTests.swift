@@ -1,8 +1,10 @@
 import Foundation
 import KubeModels
 import SPOAPI
+import SPOManager
 import SPOManagerKit
 import Testing
+import Yams
 
 /// The leaf paths where two JSON documents differ; arrays of different lengths count as one
 /// change of the whole array.
@@ -88,6 +90,12 @@ func container(_ daemonSet: DaemonSet, _ name: String) -> JSONValue? {
         #expect(env.contains(["name": "KUBELET_DIR", "value": "/var/lib/kubelet"]))
         #expect(env.contains(["name": "SPO_VERBOSITY", "value": "0"]))
         #expect(daemon["volumeMounts"]?.arrayValue?.first == ["name": "host-operator-volume", "mountPath": "/var/lib/kubelet/seccomp/operator"])
+        // The daemon serves its metrics itself: the Service's target port, with the optional
+        // certificate Secret mounted where METRICS_CERT_DIR points.
+        #expect(daemon["ports"]?.arrayValue?.contains(["name": "https", "containerPort": 9443, "protocol": "TCP"]) == true)
+        #expect(env.contains(["name": "METRICS_CERT_DIR", "value": "/etc/spo/metrics-tls"]))
+        #expect(daemon["volumeMounts"]?.arrayValue?.contains(["name": "metrics-cert-volume", "mountPath": "/etc/spo/metrics-tls", "readOnly": true]) == true)
+        #expect(pod["volumes"]?.arrayValue?.contains(["name": "metrics-cert-volume", "secret": ["secretName": "metrics-server-cert", "optional": true]]) == true)
     }
 
     @Test(arguments: seedPatches.map(\.file))
@@ -173,5 +181,36 @@ func container(_ daemonSet: DaemonSet, _ name: String) -> JSONValue? {
         #expect(!desired.isSemanticSubset(of: edited))
         let extraContainer: JSONValue = ["containers": [["name": "c", "args": ["a"], "ports": [["containerPort": 1]]], ["name": "x"]]]
         #expect(!desired.isSemanticSubset(of: extraContainer))
+    }
+}
+
+@Suite struct MonitoringManifestTests {
+    /// Upstream's ServiceMonitor named a port its Service did not have; here every endpoint's
+    /// port is a port name of both scraped Services and leads to a container port that serves
+    /// the metrics.
+    @Test func serviceMonitorPortsMatchTheScrapedServices() throws {
+        let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("deploy")
+        let monitoring = try Yams.load_all(yaml: String(contentsOf: deploy.appendingPathComponent("monitoring.yaml"), encoding: .utf8))
+            .compactMap { $0 as? [String: Any] }
+        let monitor = try #require(monitoring.first { $0["kind"] as? String == "ServiceMonitor" })
+        let endpoints = try #require((monitor["spec"] as? [String: Any])?["endpoints"] as? [[String: Any]])
+        #expect(Set(endpoints.compactMap { $0["path"] as? String }) == ["/metrics", "/metrics-spod"])
+
+        let spod = SecurityProfilesOperatorDaemon.defaultObject(namespace: "security-profiles-operator", staticWebhookConfig: false)
+        let daemonService = try JSONValue(encoding: SpodReconciler.metricsService(for: spod))
+        let manager = try Yams.load_all(yaml: String(contentsOf: deploy.appendingPathComponent("manager.yaml"), encoding: .utf8))
+            .compactMap { $0 as? [String: Any] }
+        let managerService = try #require(manager.first { $0["kind"] as? String == "Service" })
+        let managerPorts = ((managerService["spec"] as? [String: Any])?["ports"] as? [[String: Any]]) ?? []
+        for endpoint in endpoints {
+            let port = try #require(endpoint["port"] as? String)
+            #expect(daemonService[path: ["spec", "ports"]]?.arrayValue?.contains { $0["name"]?.stringValue == port } == true)
+            #expect(managerPorts.contains { $0["name"] as? String == port })
+        }
+        // The Services' target ports are where the processes listen.
+        #expect(daemonService[path: ["spec", "ports"]]?.arrayValue?.first?["targetPort"] == .int(Int64(DaemonSetRenderer.metricsPort)))
+        #expect(managerPorts.first?["targetPort"] as? Int == 8443)
+        #expect((monitor["metadata"] as? [String: Any])?["name"] as? String == "security-profiles-operator-monitor")
     }
 }

@@ -20,7 +20,7 @@ import Testing
         let kinds = documents.compactMap { $0["kind"]?.stringValue }
         #expect(kinds.first == "Namespace", "the namespace comes first")
         #expect(kinds.filter { $0 == "CustomResourceDefinition" }.count == 8)
-        #expect(Set(kinds) == ["Namespace", "CustomResourceDefinition", "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Deployment"])
+        #expect(Set(kinds) == ["Namespace", "CustomResourceDefinition", "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"])
         for document in documents where !["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"].contains(document["kind"]?.stringValue ?? "") {
             #expect(document[path: ["metadata", "namespace"]]?.stringValue == "security-profiles-operator", "\(document["kind"]?.stringValue ?? "")")
         }

@@ -209,6 +209,16 @@ let targets: [Target] = [
         swiftSettings: swiftSettings
     ),
 
+    // Counts the process's allocations (glibc entry points interposed), for metrics-bench.
+    .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
+    // Scrape latency, allocations and memory per series of the metrics registry.
+    .executableTarget(
+        name: "metrics-bench",
+        dependencies: ["SPOServer", "SPOAPI", "BenchSupport", "CMallocCounter", .product(name: "CoreMetrics", package: "swift-metrics")],
+        path: "Benchmarks/MetricsBench",
+        swiftSettings: swiftSettings
+    ),
+
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
     .testTarget(
         name: "ManagerTests",

@@ -350,7 +350,15 @@ struct SeccompStatusReconciler: Reconciler {
             files.outcomes.published(key, outcome)
             return .done
         }
-        try await files.publish(outcome, for: profile)
+        do {
+            try await files.publish(outcome, for: profile)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // Retried by the controller; counted as upstream counts a failed node status write.
+            files.metrics.error(.cannotUpdateNodeStatus)
+            throw error
+        }
         files.outcomes.published(key, outcome)
         return .done
     }

@@ -261,6 +261,19 @@ struct DaemonHarness {
         #expect(total("security_profiles_operator_seccomp_profile_error_total", [("reason", "InvalidSeccompProfile")]) >= 1)
     }
 
+    @Test func aFailedNodeStatusWriteIsCountedAndRetried() async throws {
+        let metrics = TestMetrics()
+        try await DaemonHarness.run(metrics: metrics) { harness in
+            // More failures than one request's retries: the status pass itself must fail once.
+            harness.server.faults.inject(.status(code: 500), method: "POST", pathContains: "securityprofilenodestatuses", times: 12)
+            try await harness.create("apps", "p", .init(defaultAction: .log))
+            #expect(await eventually(timeout: .seconds(30)) { harness.state("apps", "p") == .installed })
+        }
+        let failures = try metrics.expectCounter(
+            "security_profiles_operator_seccomp_profile_error_total", [("reason", "CannotUpdateNodeStatus")]).totalValue
+        #expect(failures >= 1)
+    }
+
     @Test func filesOfProfilesDeletedWhileTheDaemonWasDownAreRemovedAtStart() async throws {
         try await DaemonHarness.run(prepare: { server, kubelet in
             let directory = "\(kubelet)/seccomp/operator/gone"

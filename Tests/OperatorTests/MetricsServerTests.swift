@@ -83,7 +83,8 @@ func withMetricsServer(
             let certificate = try ServingCertificate(directory: nil, hostnames: ["metrics.security-profiles-operator.svc"])
             let trust = try #require(certificate.leafCertificate)
             try await KubernetesClient.withClient(configuration: api.clientConfiguration()) { client in
-                let authorizer = KubernetesScrapeAuthorizer(client: client)
+                // TTLs longer than the test, so that a slow machine cannot expire them mid-way.
+                let authorizer = KubernetesScrapeAuthorizer(client: client, allowedTTL: .seconds(300), deniedTTL: .seconds(300))
                 try await withMetricsServer(registry: registry, certificate: certificate, authorizer: authorizer) { base in
                     for path in ["/metrics", "/metrics-spod"] {
                         #expect(try await getTLS(base + path, trust: [trust]).0 == 401)

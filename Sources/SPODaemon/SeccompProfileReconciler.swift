@@ -97,6 +97,9 @@ public struct SeccompProfileReconciler: Reconciler {
 
     public func reconcile(_ key: ObjectKey, logger: Logger) async throws -> ReconcileResult {
         guard let namespace = key.namespace else { return .done }
+        // The reference a pod's securityContext uses for this profile.
+        var logger = logger
+        logger[metadataKey: "spo.profile"] = "\(ProfileFile.localhostProfile(namespace: namespace, name: key.name))"
         guard let profile = profiles.get(key) else {
             // Gone from the API (e.g. deleted while the daemon was down): no file may stay behind.
             if try directory.remove(namespace: namespace, name: key.name) {

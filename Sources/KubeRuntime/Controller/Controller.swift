@@ -75,7 +75,8 @@ public final class Controller: Service, Sendable {
     func process(_ key: ObjectKey) async {
         let id = reconcileCounter.wrappingAdd(1, ordering: .relaxed).newValue
         var logger = self.logger
-        logger[metadataKey: "k8s.key"] = "\(key)"
+        if let namespace = key.namespace { logger[metadataKey: "k8s.namespace"] = "\(namespace)" }
+        logger[metadataKey: "k8s.name"] = "\(key.name)"
         logger[metadataKey: "reconcile.id"] = "\(id)"
         let start = ContinuousClock.now
         defer { metrics.reconcileTime.record(ContinuousClock.now - start) }

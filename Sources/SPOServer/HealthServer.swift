@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -54,18 +55,28 @@ public struct HealthServer: Service {
             let text = "not ready: " + failing.joined(separator: ", ")
             return Response(status: .serviceUnavailable, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
-        let logger = self.logger
-        let onListening = self.onListening
-        let app = Application(
-            router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "security-profiles-operator"),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                logger.info("health.listening", metadata: ["http.port": "\(port)"])
-                await onListening(port)
-            },
-            logger: logger
-        )
-        try await app.run()
+        try await runApplication(
+            router: router, server: .http1(), host: host, port: port, listeningMessage: "health.listening", logger: logger,
+            onListening: onListening)
     }
+}
+
+/// Runs a Hummingbird application until graceful shutdown, logging `listeningMessage` with the
+/// bound port and reporting it to `onListening` once the server accepts connections.
+func runApplication(
+    router: Router<BasicRequestContext>, server: HTTPServerBuilder, host: String, port: Int, listeningMessage: Logger.Message,
+    logger: Logger, onListening: @escaping @Sendable (Int) async -> Void
+) async throws {
+    let app = Application(
+        router: router,
+        server: server,
+        configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "security-profiles-operator"),
+        onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? 0
+            logger.info(listeningMessage, metadata: ["http.port": "\(port)"])
+            await onListening(port)
+        },
+        logger: logger
+    )
+    try await app.run()
 }

@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -43,20 +44,9 @@ public struct MetricsServer: Service {
                 try await Self.scrape(endpoint, request: request, registry: registry, authorizer: authorizer, logger: logger)
             }
         }
-        let logger = self.logger
-        let onListening = self.onListening
-        let app = Application(
-            router: router,
-            server: try .tls(.http1(), tlsConfiguration: certificate.serverConfiguration()),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "security-profiles-operator"),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                logger.info("metrics.listening", metadata: ["http.port": "\(port)"])
-                await onListening(port)
-            },
-            logger: logger
-        )
-        try await app.run()
+        try await runApplication(
+            router: router, server: try .tls(.http1(), tlsConfiguration: certificate.serverConfiguration()), host: host, port: port,
+            listeningMessage: "metrics.listening", logger: logger, onListening: onListening)
     }
 
     private static func scrape(

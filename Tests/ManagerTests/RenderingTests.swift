@@ -1,5 +1,6 @@
 import Foundation
 import KubeModels
+import KubeTestServer
 import SPOAPI
 import SPOManager
 import SPOManagerKit
@@ -189,8 +190,7 @@ func container(_ daemonSet: DaemonSet, _ name: String) -> JSONValue? {
     /// port is a port name of both scraped Services and leads to a container port that serves
     /// the metrics.
     @Test func serviceMonitorPortsMatchTheScrapedServices() throws {
-        let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("deploy")
+        let deploy = repositoryRoot.appendingPathComponent("deploy")
         let monitoring = try Yams.load_all(yaml: String(contentsOf: deploy.appendingPathComponent("monitoring.yaml"), encoding: .utf8))
             .compactMap { $0 as? [String: Any] }
         let monitor = try #require(monitoring.first { $0["kind"] as? String == "ServiceMonitor" })

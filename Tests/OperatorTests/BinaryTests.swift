@@ -132,7 +132,7 @@ struct LogRecordMissing: Error {
                 try? FileManager.default.removeItem(atPath: kubelet)
             }
             try server.seed(SeccompProfile(metadata: ObjectMeta(name: "log", namespace: "default"), spec: .init(defaultAction: .log)))
-            try server.apply(manifest: String(contentsOf: repositoryRoot.appendingPathComponent("deploy/rbac/metrics-client.yaml"), encoding: .utf8))
+            try applyMetricsClientRole(to: server)
             let scraperToken = "scraper-\(UUID().uuidString)"
             server.addServiceAccountToken(scraperToken, namespace: "security-profiles-operator", name: "default")
             // The first list of profiles is slow: readiness must wait for it.
@@ -285,8 +285,7 @@ struct Permission: Hashable, CustomStringConvertible {
 
     /// Every permission the Roles and ClusterRoles in a deploy file grant.
     static func granted(in relativePath: String) throws -> Set<Permission> {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent(relativePath), encoding: .utf8)
+        let text = try String(contentsOf: repositoryRoot.appendingPathComponent(relativePath), encoding: .utf8)
         let roles = try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }.filter { ["Role", "ClusterRole"].contains($0["kind"] as? String) }
         var permissions = Set<Permission>()
         for rule in roles.flatMap({ $0["rules"] as? [[String: Any]] ?? [] }) {

@@ -14,8 +14,10 @@ import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Testing
 
-/// The repository's root, for files under `deploy/`.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+/// Stores the shipped `spo-metrics-client` ClusterRole and its binding in the test API server.
+func applyMetricsClientRole(to server: KubeTestServer) throws {
+    try server.apply(manifest: String(contentsOf: repositoryRoot.appendingPathComponent("deploy/rbac/metrics-client.yaml"), encoding: .utf8))
+}
 
 /// A GET over HTTPS trusting only `trust` (`nil`: any certificate, for a process's
 /// self-signed one); returns the status and body.
@@ -75,7 +77,7 @@ func withMetricsServer(
     /// SubjectAccessReview against the test API server.
     @Test func scrapesNeedATokenWhoseIdentityHoldsTheMetricsClientRole() async throws {
         try await KubeTestServer.withServer { api in
-            try api.apply(manifest: String(contentsOf: repositoryRoot.appendingPathComponent("deploy/rbac/metrics-client.yaml"), encoding: .utf8))
+            try applyMetricsClientRole(to: api)
             api.addServiceAccountToken("scraper-token", namespace: "security-profiles-operator", name: "default")
             api.addServiceAccountToken("app-token", namespace: "apps", name: "web")
             let registry = OperatorMetricsCatalog.makeRegistry()
@@ -114,7 +116,7 @@ func withMetricsServer(
     /// With the API server unreachable nobody is let in, and the failure is not cached.
     @Test func aFailingReviewDeniesWithoutCaching() async throws {
         try await KubeTestServer.withServer { api in
-            try api.apply(manifest: String(contentsOf: repositoryRoot.appendingPathComponent("deploy/rbac/metrics-client.yaml"), encoding: .utf8))
+            try applyMetricsClientRole(to: api)
             api.addServiceAccountToken("scraper-token", namespace: "security-profiles-operator", name: "default")
             let certificate = try ServingCertificate(directory: nil, hostnames: ["localhost"])
             let trust = try #require(certificate.leafCertificate)

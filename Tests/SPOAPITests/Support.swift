@@ -1,13 +1,12 @@
 import Foundation
+import KubeTestServer
 import KubeModels
 import SPOAPI
 import Testing
 import Yams
 
 /// The repository's `examples/` directory.
-let examplesDirectory = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("examples")
+let examplesDirectory = repositoryRoot.appendingPathComponent("examples")
 
 /// Every document of a YAML file (or string), as JSON.
 func documents(yaml: String) throws -> [JSONValue] {

@@ -53,6 +53,22 @@ let targets: [Target] = [
     // Seccomp profiles compiled and loaded with libseccomp: name checks per architecture, BPF export, load.
     .target(name: "SeccompCompiler", dependencies: ["CSeccomp", "SPOAPI"], swiftSettings: swiftSettings),
 
+    // Audit records: the parser of auditd/syslog/kmsg lines, container ids, the enriched record
+    // and its log fields and counter labels, output de-duplication. Pure.
+    .target(name: "AuditKit", dependencies: ["SPOAPI"], swiftSettings: swiftSettings),
+
+    // The log enricher: audit sources (files, /dev/kmsg), pid → container → pod resolution,
+    // backlog, de-duplicated output, counters.
+    .target(
+        name: "SPOEnricher",
+        dependencies: [
+            "AuditKit", "SPOAPI", "SeccompCompiler", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "DequeModule", package: "swift-collections"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+
     // The node daemon's reconcilers and their node-side I/O (profile files).
     .target(
         name: "SPODaemon",
@@ -148,6 +164,7 @@ let targets: [Target] = [
             "SPOManifests",
             "SPOAPI",
             "SPODaemon",
+            "SPOEnricher",
             "SPOManager",
             "SPOManagerKit",
             "SeccompCompiler",
@@ -221,6 +238,16 @@ let targets: [Target] = [
     ),
 
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
+    .testTarget(name: "AuditTests", dependencies: ["AuditKit", "SPOAPI"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "EnricherTests",
+        dependencies: [
+            "SPOEnricher", "AuditKit", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", lifecycle, logging,
+            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
+        ],
+        swiftSettings: swiftSettings
+    ),
     .testTarget(
         name: "ManagerTests",
         dependencies: [

@@ -190,7 +190,15 @@ public struct SpodReconciler: Reconciler {
         let selector = (try? JSONValue(encoding: DaemonSetRenderer.podLabels)) ?? [:]
         return KubeService(metadata: metadata, spec: [
             "selector": selector,
-            "ports": [["name": "https", "port": 443, "targetPort": .int(Int64(DaemonSetRenderer.metricsPort)), "protocol": "TCP"]],
+            "ports": [
+                ["name": "https", "port": 443, "targetPort": .int(Int64(DaemonSetRenderer.metricsPort)), "protocol": "TCP"],
+                // The log enricher's counters (seccomp/selinux_profile_audit_total); a named target
+                // port, so nodes without the enricher contribute no endpoint.
+                [
+                    "name": .string(DaemonSetRenderer.enricherMetricsPortName), "port": .int(Int64(DaemonSetRenderer.enricherMetricsPort)),
+                    "targetPort": .string(DaemonSetRenderer.enricherMetricsPortName), "protocol": "TCP",
+                ],
+            ],
         ])
     }
 

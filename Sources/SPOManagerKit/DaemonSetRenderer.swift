@@ -160,13 +160,24 @@ public enum DaemonSetRenderer {
         if features.logEnricher {
             volumes.append(.host("host-auditlog-volume", "/var/log/audit", type: "DirectoryOrCreate"))
             volumes.append(.host("host-syslog-volume", "/var/log", type: "DirectoryOrCreate"))
+            // Its own health and metrics ports (the pod shares one network namespace); the
+            // `metrics` Service reaches its /metrics-spod through the named port.
+            let enricherEnv = sidecarEnv + [
+                .field("OPERATOR_NAMESPACE", "metadata.namespace"), .literal("METRICS_CERT_DIR", Self.metricsCertificateDirectory),
+            ]
             containers.append(Container(
-                name: "log-enricher", image: settings.image, imagePullPolicy: settings.imagePullPolicy, args: ["log-enricher"], env: sidecarEnv,
+                name: "log-enricher", image: settings.image, imagePullPolicy: settings.imagePullPolicy, args: ["log-enricher"], env: enricherEnv,
+                ports: [
+                    ContainerPort(name: "enricher-health", containerPort: Self.enricherHealthPort),
+                    ContainerPort(name: Self.enricherMetricsPortName, containerPort: Self.enricherMetricsPort),
+                ],
                 volumeMounts: [
                     VolumeMount(name: "host-auditlog-volume", mountPath: "/var/log/audit", readOnly: true),
                     VolumeMount(name: "host-syslog-volume", mountPath: "/var/log", readOnly: true),
+                    VolumeMount(name: "metrics-cert-volume", mountPath: Self.metricsCertificateDirectory, readOnly: true),
                 ] + procMount,
-                resources: resources(requests: ("64Mi", "50m", "10Mi"), limits: ("256Mi", "128Mi")), securityContext: privileged))
+                resources: resources(requests: ("64Mi", "50m", "10Mi"), limits: ("256Mi", "128Mi")), securityContext: privileged,
+                livenessProbe: Probe(httpGet: .init(path: "/healthz", port: "enricher-health"), failureThreshold: 3, periodSeconds: 10, timeoutSeconds: 1)))
         }
         if features.bpfRecorder {
             volumes.append(.host("sys-kernel-debug-volume", "/sys/kernel/debug", type: "Directory"))
@@ -202,6 +213,11 @@ public enum DaemonSetRenderer {
 
     /// The daemon's HTTPS metrics port, the `metrics` Service's target.
     public static let metricsPort = 9443
+    /// The log enricher's HTTPS metrics port and its name, which the `metrics` Service targets.
+    public static let enricherMetricsPort = 9444
+    public static let enricherMetricsPortName = "https-enricher"
+    /// The log enricher's /healthz and /readyz.
+    public static let enricherHealthPort = 8086
     /// The Secret with the metrics endpoints' `tls.crt`/`tls.key` (upstream's name), and where it is mounted.
     public static let metricsCertificateSecret = "metrics-server-cert"
     public static let metricsCertificateDirectory = "/etc/spo/metrics-tls"

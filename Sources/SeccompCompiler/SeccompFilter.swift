@@ -209,3 +209,36 @@ public struct LibseccompSyscallNames: SyscallNameValidator {
         seccomp_syscall_resolve_name(name) != cseccomp_error_syscall()
     }
 }
+
+/// Syscall numbers back to names through libseccomp, per audit architecture (the `arch=`
+/// value of an audit record, e.g. `0xc000003e` for x86_64), with a cache: the log enricher
+/// looks up every record. Not thread-safe; each owner keeps its own table.
+public struct SyscallNameTable {
+    private struct Key: Hashable {
+        var arch: UInt32
+        var number: Int32
+    }
+
+    private var cache: [Key: String?] = [:]
+    /// The node's architecture, used when a record has no `arch`.
+    public let nativeArchitecture: UInt32
+
+    public init() {
+        nativeArchitecture = seccomp_arch_native()
+    }
+
+    /// The name of `number` on `arch` (native when nil), nil when libseccomp knows no such
+    /// syscall or architecture.
+    public mutating func name(of number: Int32, arch: UInt32?) -> String? {
+        let key = Key(arch: arch ?? nativeArchitecture, number: number)
+        if let cached = cache[key] { return cached }
+        var name: String?
+        if let pointer = seccomp_syscall_resolve_num_arch(key.arch, number) {
+            name = String(cString: pointer)
+            free(pointer)
+        }
+        // Bounded: a hostile log can only name so many (arch, number) pairs before we stop caching.
+        if cache.count < 8192 { cache[key] = name }
+        return name
+    }
+}

@@ -21,7 +21,7 @@ struct SecurityProfilesOperator: AsyncParsableCommand {
         commandName: "security-profiles-operator",
         abstract: "Kubernetes Security Profiles Operator: seccomp, AppArmor and SELinux profiles as Kubernetes objects.",
         version: OperatorVersion.current,
-        subcommands: [Manager.self, Daemon.self, NonRootEnabler.self, SeccompExec.self, Generate.self, Version.self]
+        subcommands: [Manager.self, Daemon.self, LogEnricherRole.self, NonRootEnabler.self, SeccompExec.self, Generate.self, Version.self]
     )
 }
 
@@ -35,13 +35,13 @@ struct ProcessOptions: ParsableArguments {
     @Option(name: .customLong("health-probe-host"), help: "Address the health probes listen on.")
     var healthHost = "0.0.0.0"
 
-    @Option(name: .customLong("health-probe-port"), help: "Port of /healthz and /readyz (0 picks a free port).")
-    var healthPort = 8085
+    @Option(name: .customLong("health-probe-port"), help: "Port of /healthz and /readyz (0 picks a free port; default 8085, 8086 for the log enricher).")
+    var healthPort: Int?
 
     @Option(name: .customLong("metrics-host"), help: "Address the HTTPS metrics endpoints (/metrics, /metrics-spod) listen on.")
     var metricsHost = "0.0.0.0"
 
-    @Option(name: .customLong("metrics-port"), help: "Port of the HTTPS metrics endpoints (0 picks a free port; default 8443 for the manager, 9443 for the daemon).")
+    @Option(name: .customLong("metrics-port"), help: "Port of the HTTPS metrics endpoints (0 picks a free port; default 8443 for the manager, 9443 for the daemon, 9444 for the log enricher).")
     var metricsPort: Int?
 
     @Option(name: .customLong("metrics-cert-dir"), help: "Directory with tls.crt and tls.key for the metrics endpoints, re-read when they change (default: METRICS_CERT_DIR; a self-signed certificate until the files exist).")
@@ -105,14 +105,14 @@ struct MetricsServing {
 /// stopped gracefully on SIGTERM or SIGINT. Call ``ProcessOptions/bootstrap()`` first.
 func runRole(
     _ role: String, options: ProcessOptions, services: [any Service] = [], server: String? = nil,
-    checks: [HealthServer.Check] = [], metrics: MetricsServing? = nil
+    checks: [HealthServer.Check] = [], metrics: MetricsServing? = nil, defaultHealthPort: Int = 8085
 ) async throws {
     var logger = Logger(label: "spo.\(role)")
     logger[metadataKey: "role"] = "\(role)"
     var metadata: Logger.Metadata = ["version": "\(OperatorVersion.current)", "pid": "\(getpid())"]
     if let server { metadata["k8s.server"] = "\(server)" }
     logger.info("process.starting", metadata: metadata)
-    var servers: [any Service] = [HealthServer(host: options.healthHost, port: options.healthPort, checks: checks, logger: logger)]
+    var servers: [any Service] = [HealthServer(host: options.healthHost, port: options.healthPort ?? defaultHealthPort, checks: checks, logger: logger)]
     if let metrics { servers.append(try metrics.server(options: options, logger: logger)) }
     let group = ServiceGroup(
         configuration: .init(

@@ -203,14 +203,27 @@ func container(_ daemonSet: DaemonSet, _ name: String) -> JSONValue? {
             .compactMap { $0 as? [String: Any] }
         let managerService = try #require(manager.first { $0["kind"] as? String == "Service" })
         let managerPorts = ((managerService["spec"] as? [String: Any])?["ports"] as? [[String: Any]]) ?? []
+        let daemonPorts = daemonService[path: ["spec", "ports"]]?.arrayValue ?? []
         for endpoint in endpoints {
             let port = try #require(endpoint["port"] as? String)
-            #expect(daemonService[path: ["spec", "ports"]]?.arrayValue?.contains { $0["name"]?.stringValue == port } == true)
-            #expect(managerPorts.contains { $0["name"] as? String == port })
+            #expect(daemonPorts.contains { $0["name"]?.stringValue == port })
+            // The enricher runs only in the daemons' pods; `https` is on both Services.
+            #expect(managerPorts.contains { $0["name"] as? String == port } == (port == "https"))
         }
+        #expect(Set(endpoints.compactMap { $0["port"] as? String }) == ["https", DaemonSetRenderer.enricherMetricsPortName])
         // The Services' target ports are where the processes listen.
-        #expect(daemonService[path: ["spec", "ports"]]?.arrayValue?.first?["targetPort"] == .int(Int64(DaemonSetRenderer.metricsPort)))
+        #expect(daemonPorts.first?["targetPort"] == .int(Int64(DaemonSetRenderer.metricsPort)))
         #expect(managerPorts.first?["targetPort"] as? Int == 8443)
+        // The enricher's port is targeted by name: only pods whose enricher container declares it
+        // (enableLogEnricher) become endpoints, and it is the port the enricher listens on.
+        let enricherPort = try #require(daemonPorts.first { $0["name"]?.stringValue == DaemonSetRenderer.enricherMetricsPortName })
+        #expect(enricherPort["targetPort"] == .string(DaemonSetRenderer.enricherMetricsPortName))
+        let withEnricher = try DaemonSetRenderer.render(patched(defaultSpod(), ["spec": ["enableLogEnricher": true]]), settings: settings)
+        let declared = container(withEnricher, "log-enricher")?["ports"]?.arrayValue ?? []
+        #expect(declared.contains { $0["name"]?.stringValue == DaemonSetRenderer.enricherMetricsPortName && $0["containerPort"] == .int(9444) })
+        let plain = try DaemonSetRenderer.render(defaultSpod(), settings: settings)
+        let allPortNames = (plain.spec?[path: ["template", "spec", "containers"]]?.arrayValue ?? []).flatMap { $0["ports"]?.arrayValue ?? [] }.compactMap { $0["name"]?.stringValue }
+        #expect(!allPortNames.contains(DaemonSetRenderer.enricherMetricsPortName))
         #expect((monitor["metadata"] as? [String: Any])?["name"] as? String == "security-profiles-operator-monitor")
     }
 }

@@ -1,0 +1,262 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Complete lines read from a source, as one byte buffer and the ranges of its lines
+/// (without newlines): the enricher parses them without a String per line.
+public struct LineBatch: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    public private(set) var lines: [Range<Int>] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { lines.isEmpty }
+    public var count: Int { lines.count }
+
+    public mutating func append<Bytes: Collection<UInt8>>(line: Bytes) {
+        let start = bytes.count
+        bytes.append(contentsOf: line)
+        lines.append(start..<bytes.count)
+    }
+
+    public mutating func append(line: String) {
+        append(line: line.utf8)
+    }
+
+    public mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        lines.removeAll(keepingCapacity: true)
+    }
+
+    /// Calls `body` with the bytes of each line.
+    public func forEachLine(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        try bytes.withUnsafeBytes { buffer in
+            for range in lines { try body(UnsafeRawBufferPointer(rebasing: buffer[range])) }
+        }
+    }
+}
+
+/// Where audit lines come from. `follow` reads until the task is cancelled and calls
+/// `handle` with each batch of new lines, and with an empty batch at least every poll
+/// interval while the source is idle, so that the consumer can do its timed work.
+/// The source waits for `handle`, so a slow consumer slows reading instead of growing memory.
+public protocol AuditSource: Sendable, CustomStringConvertible {
+    func follow(_ handle: (LineBatch) async -> Void) async throws
+}
+
+/// Why a source stopped.
+public struct AuditSourceError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var operation: String
+    public var errno: Int32
+
+    public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+}
+
+/// Splits a byte stream into lines, bounding a line's length: the bytes of a line longer
+/// than `maxLineLength` are dropped up to its newline, so a hostile writer cannot make the
+/// reader buffer without limit.
+struct LineSplitter {
+    let maxLineLength: Int
+    private var pending: [UInt8] = []
+    private var discarding = false
+    private(set) var oversizedLines = 0
+
+    init(maxLineLength: Int) {
+        self.maxLineLength = maxLineLength
+    }
+
+    mutating func feed(_ chunk: UnsafeRawBufferPointer, into batch: inout LineBatch) {
+        var start = 0
+        let newline = UInt8(ascii: "\n")
+        while start < chunk.count {
+            guard let end = chunk[start...].firstIndex(of: newline) else {
+                if !discarding {
+                    pending.append(contentsOf: chunk[start...])
+                    if pending.count > maxLineLength { startDiscarding() }
+                }
+                return
+            }
+            if discarding {
+                discarding = false
+            } else if pending.isEmpty {
+                if end - start <= maxLineLength { batch.append(line: chunk[start..<end]) } else { oversizedLines += 1 }
+            } else {
+                pending.append(contentsOf: chunk[start..<end])
+                if pending.count <= maxLineLength { batch.append(line: pending) } else { oversizedLines += 1 }
+                pending.removeAll(keepingCapacity: true)
+            }
+            start = end + 1
+        }
+    }
+
+    /// Emits a final line without a newline (the end of a rotated file).
+    mutating func flush(into batch: inout LineBatch) {
+        if !pending.isEmpty, !discarding { batch.append(line: pending) }
+        reset()
+    }
+
+    mutating func reset() {
+        pending.removeAll(keepingCapacity: true)
+        discarding = false
+    }
+
+    private mutating func startDiscarding() {
+        pending.removeAll(keepingCapacity: true)
+        discarding = true
+        oversizedLines += 1
+    }
+}
+
+/// Follows a log file as `tail -F` does: from its end when it exists at start (or from the
+/// beginning when asked), re-opened from its beginning after rotation (a new inode at the
+/// path) and re-read from the beginning after truncation; waits while the file is absent.
+public struct FileAuditSource: AuditSource {
+    public var path: String
+    public var startAtEnd: Bool
+    public var pollInterval: Duration
+    public var maxLineLength: Int
+
+    public init(path: String, startAtEnd: Bool = true, pollInterval: Duration = .milliseconds(200), maxLineLength: Int = 16 * 1024) {
+        self.path = path
+        self.startAtEnd = startAtEnd
+        self.pollInterval = pollInterval
+        self.maxLineLength = maxLineLength
+    }
+
+    public var description: String { path }
+
+    private struct OpenFile {
+        var descriptor: Int32
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    public func follow(_ handle: (LineBatch) async -> Void) async throws {
+        var splitter = LineSplitter(maxLineLength: maxLineLength)
+        var batch = LineBatch()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var file = try open(seekToEnd: startAtEnd)
+        defer { if let file { close(file.descriptor) } }
+
+        while !Task.isCancelled {
+            guard let current = file else {
+                await handle(LineBatch())
+                try? await Task.sleep(for: pollInterval)
+                file = try open(seekToEnd: false)
+                continue
+            }
+            let count = try read(current.descriptor, into: &buffer)
+            if count > 0 {
+                buffer.withUnsafeBytes { splitter.feed(UnsafeRawBufferPointer(rebasing: $0[0..<count]), into: &batch) }
+                if !batch.isEmpty {
+                    await handle(batch)
+                    batch.removeAll()
+                }
+                continue
+            }
+            // At the end: rotated away, truncated, or just idle.
+            var status = stat()
+            let atPath = stat(path, &status) == 0 ? status : nil
+            if atPath == nil || UInt64(atPath!.st_ino) != current.inode || UInt64(atPath!.st_dev) != current.device {
+                // Lines written to the old file between our last read and the rotation.
+                while case let count = try read(current.descriptor, into: &buffer), count > 0 {
+                    buffer.withUnsafeBytes { splitter.feed(UnsafeRawBufferPointer(rebasing: $0[0..<count]), into: &batch) }
+                }
+                splitter.flush(into: &batch)
+                close(current.descriptor)
+                file = nil
+                if !batch.isEmpty {
+                    await handle(batch)
+                    batch.removeAll()
+                }
+                file = try open(seekToEnd: false)
+                continue
+            }
+            var own = stat()
+            if fstat(current.descriptor, &own) == 0, own.st_size < lseek(current.descriptor, 0, SEEK_CUR) {
+                lseek(current.descriptor, 0, SEEK_SET)
+                splitter.reset()
+                continue
+            }
+            await handle(LineBatch())
+            try? await Task.sleep(for: pollInterval)
+        }
+    }
+
+    private func open(seekToEnd: Bool) throws -> OpenFile? {
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return nil }
+            throw AuditSourceError(path: path, operation: "open", errno: errno)
+        }
+        var status = stat()
+        fstat(descriptor, &status)
+        if seekToEnd { lseek(descriptor, 0, SEEK_END) }
+        return OpenFile(descriptor: descriptor, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+    }
+
+    private func read(_ descriptor: Int32, into buffer: inout [UInt8]) throws -> Int {
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count >= 0 { return count }
+            if errno != EINTR { throw AuditSourceError(path: path, operation: "read", errno: errno) }
+        }
+    }
+}
+
+/// Reads the kernel's log buffer from `/dev/kmsg` directly, so nodes without auditd or syslog
+/// still see audit records (the kernel prints them there while no auditd runs). Each read is one
+/// record: `<prio>,<seq>,<usec>,<flags>;<message>`; the message is the line. Starts at the newest
+/// record unless asked to replay the buffer. Records the kernel overwrote before they were read
+/// are skipped (the kernel reports them as `EPIPE`).
+public struct KmsgAuditSource: AuditSource {
+    public var path: String
+    public var startAtEnd: Bool
+    public var pollInterval: Duration
+
+    public init(path: String = "/dev/kmsg", startAtEnd: Bool = true, pollInterval: Duration = .milliseconds(100)) {
+        self.path = path
+        self.startAtEnd = startAtEnd
+        self.pollInterval = pollInterval
+    }
+
+    public var description: String { path }
+
+    public func follow(_ handle: (LineBatch) async -> Void) async throws {
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { throw AuditSourceError(path: path, operation: "open", errno: errno) }
+        defer { close(descriptor) }
+        if startAtEnd { lseek(descriptor, 0, SEEK_END) }
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        var batch = LineBatch()
+        while !Task.isCancelled {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count > 0 {
+                buffer.withUnsafeBytes { record in
+                    let record = UnsafeRawBufferPointer(rebasing: record[0..<count])
+                    guard let separator = record.firstIndex(of: UInt8(ascii: ";")) else { return }
+                    let message = record[(separator + 1)...]
+                    let end = message.firstIndex(of: UInt8(ascii: "\n")) ?? message.endIndex
+                    batch.append(line: message[..<end])
+                }
+                if batch.count >= 512 {
+                    await handle(batch)
+                    batch.removeAll()
+                }
+                continue
+            }
+            switch count < 0 ? errno : EAGAIN {
+            case EINTR, EPIPE:
+                // EPIPE: the kernel overwrote records before we read them; the next read continues.
+                continue
+            case EAGAIN:
+                await handle(batch)
+                batch.removeAll()
+                try? await Task.sleep(for: pollInterval)
+            case let error:
+                throw AuditSourceError(path: path, operation: "read", errno: error)
+            }
+        }
+    }
+}

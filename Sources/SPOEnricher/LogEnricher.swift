@@ -1,0 +1,241 @@
+import AuditKit
+import CoreMetrics
+import DequeModule
+import Logging
+import SPOAPI
+import SeccompCompiler
+import ServiceLifecycle
+import Synchronization
+
+/// How the log enricher resolves, holds back and de-duplicates records.
+public struct LogEnricherConfiguration: Sendable {
+    /// The node's name (`NODE_NAME`), in every record.
+    public var node: String
+    /// Identical records within this window are logged once, then summarised.
+    public var dedupWindow: Duration = .seconds(10)
+    /// Distinct records tracked for de-duplication at once.
+    public var dedupCapacity = 4096
+    /// How long a record of a container that no pod lists yet waits for the pod to show up
+    /// (the container may be starting) before it is reported without a pod.
+    public var backlogTimeout: Duration = .seconds(10)
+    /// Records held back at once, over all containers, and per container.
+    public var backlogCapacity = 4096
+    public var backlogPerContainer = 128
+
+    public init(node: String) {
+        self.node = node
+    }
+}
+
+/// The log enricher (reference §6): reads audit records from a source, attributes each to the
+/// pod container of its process, logs it as an `audit` line with upstream's fields, counts it in
+/// `*_profile_audit_total`, and hands it to subscribers (the profile recorder).
+///
+/// One task does all of this, so memory stays bounded under floods: the source waits for it,
+/// the pid cache, backlog and de-duplication table have fixed capacities, and subscribers get
+/// bounded buffers.
+public final class LogEnricher: Service, Sendable {
+    private let source: any AuditSource
+    private let processes: any ProcessTable
+    private let pods: NodePodIndex?
+    private let configuration: LogEnricherConfiguration
+    private let logger: Logger
+    private let subscribers = Mutex<[Int: AsyncStream<EnrichedAuditEvent>.Continuation]>([:])
+    private let nextSubscriber = Atomic<Int>(0)
+
+    /// `pods` nil: no API server (standalone), records carry only the node and container id.
+    public init(source: any AuditSource, processes: any ProcessTable, pods: NodePodIndex?, configuration: LogEnricherConfiguration, logger: Logger) {
+        self.source = source
+        self.processes = processes
+        self.pods = pods
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Every enriched record from now on; the newest `buffer` are kept for a slow reader.
+    public func events(buffer: Int = 1024) -> AsyncStream<EnrichedAuditEvent> {
+        let id = nextSubscriber.add(1, ordering: .relaxed).oldValue
+        let (stream, continuation) = AsyncStream.makeStream(of: EnrichedAuditEvent.self, bufferingPolicy: .bufferingNewest(buffer))
+        continuation.onTermination = { [weak self] _ in _ = self?.subscribers.withLock { $0.removeValue(forKey: id) } }
+        subscribers.withLock { $0[id] = continuation }
+        return stream
+    }
+
+    private func publish(_ event: EnrichedAuditEvent) {
+        for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(event) }
+    }
+
+    public func run() async throws {
+        logger.info("enricher.reading", metadata: ["source": "\(source)", "node": "\(configuration.node)"])
+        defer { for continuation in subscribers.withLock({ Array($0.values) }) { continuation.finish() } }
+        try await cancelWhenGracefulShutdown {
+            var enrichment = Enrichment(processes: self.processes, pods: self.pods, configuration: self.configuration)
+            var output = Output(configuration: self.configuration, logger: self.logger, publish: self.publish)
+            defer { output.finish() }
+            try await self.source.follow { batch in
+                let now = ContinuousClock.now
+                batch.forEachLine { line in
+                    guard let event = AuditLineParser.parse(line) else { return }
+                    enrichment.ingest(event, now: now)
+                }
+                enrichment.releaseDue(now: now)
+                for event in enrichment.takeReady() { output.emit(event, now: now) }
+                output.tick(now: now)
+            }
+        }
+    }
+}
+
+/// Resolution and the backlog: records whose container no pod lists yet wait (bounded) until
+/// the pod index changes or they time out.
+struct Enrichment {
+    private struct Held {
+        var event: EnrichedAuditEvent
+        var since: ContinuousClock.Instant
+    }
+
+    private var resolver: ProcessContainerResolver
+    private let pods: NodePodIndex?
+    private let configuration: LogEnricherConfiguration
+    private var names = SyscallNameTable()
+    private var backlog: [String: Deque<Held>] = [:]
+    private var held = 0
+    private var indexGeneration = -1
+    private var ready: [EnrichedAuditEvent] = []
+
+    init(processes: any ProcessTable, pods: NodePodIndex?, configuration: LogEnricherConfiguration) {
+        self.resolver = ProcessContainerResolver(processes: processes)
+        self.pods = pods
+        self.configuration = configuration
+    }
+
+    mutating func ingest(_ event: AuditEvent, now: ContinuousClock.Instant) {
+        var syscallName: String?
+        if case .seccomp(let number, let arch) = event.details { syscallName = names.name(of: number, arch: arch) }
+        let containerID = resolver.containerID(of: event.pid, now: now)
+        var enriched = EnrichedAuditEvent(event: event, node: configuration.node, container: nil, containerID: containerID, syscallName: syscallName)
+        guard let containerID, let pods else {
+            ready.append(enriched)
+            return
+        }
+        if backlog[containerID] == nil, let identity = pods.identity(of: containerID) {
+            enriched.container = identity
+            ready.append(enriched)
+            return
+        }
+        hold(enriched, containerID: containerID, now: now)
+    }
+
+    /// Records that are due: held records whose pod is now known (after the index changed),
+    /// and those that waited `backlogTimeout`.
+    mutating func releaseDue(now: ContinuousClock.Instant) {
+        guard held > 0, let pods else { return }
+        let generation = pods.generation
+        let indexChanged = generation != indexGeneration
+        indexGeneration = generation
+        for containerID in Array(backlog.keys) {
+            if indexChanged, let identity = pods.identity(of: containerID) {
+                for var item in backlog.removeValue(forKey: containerID) ?? [] {
+                    item.event.container = identity
+                    ready.append(item.event)
+                    held -= 1
+                }
+                continue
+            }
+            while let first = backlog[containerID]?.first, now - first.since >= configuration.backlogTimeout {
+                ready.append(first.event)
+                backlog[containerID]?.removeFirst()
+                held -= 1
+            }
+            if backlog[containerID]?.isEmpty == true { backlog[containerID] = nil }
+        }
+    }
+
+    mutating func takeReady() -> [EnrichedAuditEvent] {
+        defer { ready.removeAll(keepingCapacity: true) }
+        return ready
+    }
+
+    /// Records waiting for their pod.
+    var heldCount: Int { held }
+
+    private mutating func hold(_ event: EnrichedAuditEvent, containerID: String, now: ContinuousClock.Instant) {
+        var queue = backlog[containerID] ?? Deque()
+        // Full: the oldest record goes out without its pod rather than being lost.
+        if queue.count >= configuration.backlogPerContainer, let oldest = queue.popFirst() {
+            ready.append(oldest.event)
+            held -= 1
+        } else if held >= configuration.backlogCapacity, let (victim, _) = backlog.first(where: { !$0.value.isEmpty && $0.key != containerID }),
+                  let oldest = backlog[victim]?.popFirst() {
+            ready.append(oldest.event)
+            held -= 1
+            if backlog[victim]?.isEmpty == true { backlog[victim] = nil }
+        }
+        queue.append(Held(event: event, since: now))
+        backlog[containerID] = queue
+        held += 1
+    }
+}
+
+/// The enricher's output: de-duplicated `audit` log lines, exact counters, subscribers.
+struct Output {
+    private var deduplicator: AuditDeduplicator<EnrichedAuditEvent.Signature, EnrichedAuditEvent>
+    private var counters: [[String]: Counter] = [:]
+    private let logger: Logger
+    private let publish: (EnrichedAuditEvent) -> Void
+    private var lastExpiry: ContinuousClock.Instant?
+    private var overflow: [AuditDeduplicator<EnrichedAuditEvent.Signature, EnrichedAuditEvent>.Summary] = []
+
+    init(configuration: LogEnricherConfiguration, logger: Logger, publish: @escaping (EnrichedAuditEvent) -> Void) {
+        self.deduplicator = AuditDeduplicator(window: configuration.dedupWindow, capacity: configuration.dedupCapacity)
+        self.logger = logger
+        self.publish = publish
+    }
+
+    mutating func emit(_ event: EnrichedAuditEvent, now: ContinuousClock.Instant) {
+        count(event)
+        publish(event)
+        if deduplicator.admit(event, signature: event.signature, now: now, overflow: &overflow) == .log {
+            log(event, repeated: nil)
+        }
+        for summary in overflow { log(summary.record, repeated: summary.suppressed) }
+        overflow.removeAll(keepingCapacity: true)
+    }
+
+    /// Closes de-duplication windows (at most a few times a second).
+    mutating func tick(now: ContinuousClock.Instant) {
+        if let lastExpiry, now - lastExpiry < .milliseconds(250) { return }
+        lastExpiry = now
+        for summary in deduplicator.expire(now: now) { log(summary.record, repeated: summary.suppressed) }
+    }
+
+    mutating func finish() {
+        for summary in deduplicator.closeAll() { log(summary.record, repeated: summary.suppressed) }
+    }
+
+    private mutating func count(_ event: EnrichedAuditEvent) {
+        guard let (metric, labels) = event.auditCounter else { return }
+        let key = [metric.name] + labels.map(\.1)
+        if let counter = counters[key] {
+            counter.increment()
+            return
+        }
+        let counter = Counter(label: metric.name, dimensions: labels)
+        // Label sets are bounded by the node's pods and executables; keep the handles of the
+        // first ones only, later ones are created per record (still exact, a little slower).
+        if counters.count < 16_384 { counters[key] = counter }
+        counter.increment()
+    }
+
+    private func log(_ event: EnrichedAuditEvent, repeated: Int?) {
+        var metadata: Logger.Metadata = [:]
+        for (key, value) in event.logFields {
+            switch value {
+            case .text(let text): metadata[key] = .string(text)
+            case .number(let number): metadata[key] = .stringConvertible(number)
+            }
+        }
+        if let repeated { metadata["repeated"] = .stringConvertible(repeated) }
+        logger.info("audit", metadata: metadata)
+    }
+}

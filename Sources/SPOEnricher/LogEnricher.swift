@@ -40,11 +40,17 @@ public final class LogEnricher: Service, Sendable {
     private let pods: NodePodIndex?
     private let configuration: LogEnricherConfiguration
     private let logger: Logger
+    private let metricsFactory: any MetricsFactory
     private let subscribers = Mutex<[Int: AsyncStream<EnrichedAuditEvent>.Continuation]>([:])
     private let nextSubscriber = Atomic<Int>(0)
 
     /// `pods` nil: no API server (standalone), records carry only the node and container id.
-    public init(source: any AuditSource, processes: any ProcessTable, pods: NodePodIndex?, configuration: LogEnricherConfiguration, logger: Logger) {
+    /// `metricsFactory` defaults to the process's bootstrapped one.
+    public init(
+        source: any AuditSource, processes: any ProcessTable, pods: NodePodIndex?, configuration: LogEnricherConfiguration, logger: Logger,
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
+        self.metricsFactory = metricsFactory ?? MetricsSystem.factory
         self.source = source
         self.processes = processes
         self.pods = pods
@@ -70,7 +76,7 @@ public final class LogEnricher: Service, Sendable {
         defer { for continuation in subscribers.withLock({ Array($0.values) }) { continuation.finish() } }
         try await cancelWhenGracefulShutdown {
             var enrichment = Enrichment(processes: self.processes, pods: self.pods, configuration: self.configuration)
-            var output = Output(configuration: self.configuration, logger: self.logger, publish: self.publish)
+            var output = Output(configuration: self.configuration, logger: self.logger, factory: self.metricsFactory, publish: self.publish)
             defer { output.finish() }
             try await self.source.follow { batch in
                 let now = ContinuousClock.now
@@ -182,13 +188,15 @@ struct Output {
     private var deduplicator: AuditDeduplicator<EnrichedAuditEvent.Signature, EnrichedAuditEvent>
     private var counters: [[String]: Counter] = [:]
     private let logger: Logger
+    private let factory: any MetricsFactory
     private let publish: (EnrichedAuditEvent) -> Void
     private var lastExpiry: ContinuousClock.Instant?
     private var overflow: [AuditDeduplicator<EnrichedAuditEvent.Signature, EnrichedAuditEvent>.Summary] = []
 
-    init(configuration: LogEnricherConfiguration, logger: Logger, publish: @escaping (EnrichedAuditEvent) -> Void) {
+    init(configuration: LogEnricherConfiguration, logger: Logger, factory: any MetricsFactory, publish: @escaping (EnrichedAuditEvent) -> Void) {
         self.deduplicator = AuditDeduplicator(window: configuration.dedupWindow, capacity: configuration.dedupCapacity)
         self.logger = logger
+        self.factory = factory
         self.publish = publish
     }
 
@@ -220,7 +228,7 @@ struct Output {
             counter.increment()
             return
         }
-        let counter = Counter(label: metric.name, dimensions: labels)
+        let counter = Counter(label: metric.name, dimensions: labels, factory: factory)
         // Label sets are bounded by the node's pods and executables; keep the handles of the
         // first ones only, later ones are created per record (still exact, a little slower).
         if counters.count < 16_384 { counters[key] = counter }

@@ -7,12 +7,7 @@ import Yams
 
 /// The built `security-profiles-operator` binary, next to the test bundle in the build folder.
 func operatorBinary() throws -> URL {
-    let bundle = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-    let binary = bundle.deletingLastPathComponent().appendingPathComponent("security-profiles-operator")
-    guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-        throw BinaryNotBuilt(path: binary.path)
-    }
-    return binary
+    try builtProduct("security-profiles-operator")
 }
 
 /// What a finished command printed (standard output and error together) and its exit status.
@@ -22,11 +17,6 @@ typealias CommandResult = ChildProcess.Result
 @discardableResult
 func runToCompletion(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) async throws -> CommandResult {
     try await ChildProcess.run(executable.path, arguments, environment: environment)
-}
-
-struct BinaryNotBuilt: Error, CustomStringConvertible {
-    var path: String
-    var description: String { "\(path) is missing: build all products first (swift build --build-tests)" }
 }
 
 /// A running operator process whose JSON log lines are collected from stderr.

@@ -1,0 +1,129 @@
+import AuditKit
+import Foundation
+import KubeModels
+import KubeTestServer
+import Logging
+import SPOEnricher
+import Synchronization
+
+/// Collects log records (message and metadata) for assertions.
+final class LogCapture: Sendable {
+    struct Record: Sendable {
+        var message: String
+        var metadata: [String: String]
+    }
+
+    private let stored = Mutex<[Record]>([])
+
+    var records: [Record] { stored.withLock { $0 } }
+
+    /// The `audit` records.
+    var audits: [[String: String]] { records.filter { $0.message == "audit" }.map(\.metadata) }
+
+    var logger: Logger {
+        Logger(label: "test.enricher") { _ in Handler(capture: self) }
+    }
+
+    fileprivate func append(_ record: Record) {
+        stored.withLock { $0.append(record) }
+    }
+
+    private struct Handler: LogHandler {
+        let capture: LogCapture
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+            capture.append(Record(message: event.message.description, metadata: merged.mapValues(\.description)))
+        }
+    }
+}
+
+/// A process table from fixed cgroup texts and start times; `setStartTime` simulates pid reuse.
+final class FakeProcesses: ProcessTable {
+    private let table = Mutex<[Int32: (cgroup: String, start: UInt64)]>([:])
+    private let reads = Atomic<Int>(0)
+
+    func add(_ pid: Int32, cgroup: String, start: UInt64 = 1) {
+        table.withLock { $0[pid] = (cgroup, start) }
+    }
+
+    func remove(_ pid: Int32) {
+        _ = table.withLock { $0.removeValue(forKey: pid) }
+    }
+
+    var cgroupReads: Int { reads.load(ordering: .relaxed) }
+
+    func cgroup(of pid: Int32) -> String? {
+        reads.add(1, ordering: .relaxed)
+        return table.withLock { $0[pid]?.cgroup }
+    }
+
+    func startTime(of pid: Int32) -> UInt64? {
+        table.withLock { $0[pid]?.start }
+    }
+}
+
+/// Lines handed to the enricher on demand, as a source that never ends.
+final class ScriptedSource: AuditSource {
+    private let queue = Mutex<[String]>([])
+
+    var description: String { "scripted" }
+
+    func push(_ lines: [String]) {
+        queue.withLock { $0 += lines }
+    }
+
+    func follow(_ handle: (LineBatch) async -> Void) async throws {
+        while !Task.isCancelled {
+            let lines = queue.withLock { queue in
+                defer { queue.removeAll() }
+                return queue
+            }
+            var batch = LineBatch()
+            for line in lines { batch.append(line: line) }
+            await handle(batch)
+            if lines.isEmpty { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+    }
+}
+
+func containerID(_ seed: Character) -> String {
+    String(repeating: seed, count: 64)
+}
+
+/// A containerd/systemd cgroup v2 file naming `id`.
+func cgroupText(_ id: String) -> String {
+    "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice/cri-containerd-\(id).scope\n"
+}
+
+/// A pod on `node` with running containers named as given, and their ids.
+func runningPod(
+    _ namespace: String, _ name: String, node: String = "node-1", containers: [(name: String, id: String)],
+    annotations: [String: String]? = nil
+) -> Pod {
+    var metadata = ObjectMeta(name: name, namespace: namespace)
+    metadata.annotations = annotations
+    var pod = Pod(metadata: metadata, spec: ["nodeName": .string(node), "containers": .array(containers.map { ["name": .string($0.name), "image": "nginx"] })])
+    pod.status = ["containerStatuses": .array(containers.map { ["name": .string($0.name), "containerID": .string("containerd://\($0.id)")] })]
+    return pod
+}
+
+/// A kernel seccomp line for `pid` and x86_64 syscall `number`.
+func seccompLine(pid: Int32, syscall: Int, exe: String = "/usr/sbin/nginx", serial: Int = 1) -> String {
+    #"audit: type=1326 audit(1700000000.\#(serial % 1000):\#(serial)): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=\#(pid) comm="x" exe="\#(exe)" sig=0 arch=c000003e syscall=\#(syscall) compat=0 ip=0x7f0 code=0x7ffc0000"#
+}
+
+extension KubeTestServer {
+    /// Creates `pod`, then sets its status as the kubelet would (create ignores status).
+    func seedRunning(_ pod: Pod) throws {
+        try seed(pod)
+        try modifyStatus(Pod.self, namespace: pod.metadata.namespace, name: pod.metadata.name ?? "") { $0.status = pod.status }
+    }
+}

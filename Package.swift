@@ -237,6 +237,14 @@ let targets: [Target] = [
         swiftSettings: swiftSettings
     ),
 
+    // Log enricher figures: parse and enrich throughput, a flood against the real process.
+    .executableTarget(
+        name: "enricher-bench",
+        dependencies: ["AuditKit", "SPOEnricher", "SPOServer", "KubeModels", "BenchSupport", logging],
+        path: "Benchmarks/EnricherBench",
+        swiftSettings: swiftSettings
+    ),
+
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
     .testTarget(name: "AuditTests", dependencies: ["AuditKit", "SPOAPI"], swiftSettings: swiftSettings),
     .testTarget(

@@ -1,7 +1,6 @@
 import AuditKit
 import Foundation
 import KubeModels
-import KubeTestServer
 import Logging
 import SPOEnricher
 import Synchronization
@@ -118,12 +117,4 @@ func runningPod(
 /// A kernel seccomp line for `pid` and x86_64 syscall `number`.
 func seccompLine(pid: Int32, syscall: Int, exe: String = "/usr/sbin/nginx", serial: Int = 1) -> String {
     #"audit: type=1326 audit(1700000000.\#(serial % 1000):\#(serial)): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=\#(pid) comm="x" exe="\#(exe)" sig=0 arch=c000003e syscall=\#(syscall) compat=0 ip=0x7f0 code=0x7ffc0000"#
-}
-
-extension KubeTestServer {
-    /// Creates `pod`, then sets its status as the kubelet would (create ignores status).
-    func seedRunning(_ pod: Pod) throws {
-        try seed(pod)
-        try modifyStatus(Pod.self, namespace: pod.metadata.namespace, name: pod.metadata.name ?? "") { $0.status = pod.status }
-    }
 }

@@ -136,6 +136,13 @@ public final class KubeTestServer: Sendable {
         return try created.decode(as: R.self)
     }
 
+    /// Creates `pod`, then sets its status as the kubelet would (a create ignores `status`).
+    @discardableResult
+    public func seedRunning(_ pod: Pod) throws -> Pod {
+        try seed(pod)
+        return try modifyStatus(Pod.self, namespace: pod.metadata.namespace, name: pod.metadata.name ?? "") { $0.status = pod.status }
+    }
+
     /// Changes a stored object directly (as another client would), bumping its resourceVersion.
     @discardableResult
     public func modify<R: KubeResource>(_ type: R.Type, namespace: String? = nil, name: String, _ change: @escaping (inout R) -> Void) throws -> R {

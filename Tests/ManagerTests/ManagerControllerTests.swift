@@ -99,7 +99,10 @@ struct ManagerHarness {
             #expect(daemonSet.metadata.ownerReferences?.first?.uid == spod.metadata.uid)
             #expect(await eventually { harness.spod?.status?.state == .creating })
             let service = harness.server.object(KubeService.self, namespace: operatorNamespace, name: "metrics")
-            #expect(service?.spec?["ports"] == [["name": "https", "port": 443, "targetPort": 9443, "protocol": "TCP"]])
+            #expect(service?.spec?["ports"] == [
+                ["name": "https", "port": 443, "targetPort": 9443, "protocol": "TCP"],
+                ["name": "https-enricher", "port": 9444, "targetPort": "https-enricher", "protocol": "TCP"],
+            ])
             #expect(service?.metadata.ownerReferences?.first?.uid == spod.metadata.uid)
 
             // A stale DaemonSet status (nothing observed yet) is not "running".

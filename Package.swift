@@ -165,6 +165,7 @@ let targets: [Target] = [
             "SPOAPI",
             "SPODaemon",
             "SPOEnricher",
+            "KubeModels",
             "SPOManager",
             "SPOManagerKit",
             "SeccompCompiler",

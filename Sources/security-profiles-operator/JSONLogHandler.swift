@@ -1,4 +1,5 @@
 import Foundation
+import KubeModels
 import Logging
 
 /// Writes each log record as one JSON object per line on standard error
@@ -19,16 +20,30 @@ struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// Integers logged as `.stringConvertible` (counts, pids, syscall numbers) stay JSON numbers;
+    /// everything else is its text.
+    private static func json(_ value: Logger.Metadata.Value) -> JSONValue {
+        if case .stringConvertible(let convertible) = value {
+            switch convertible {
+            case let number as Int: return .int(Int64(number))
+            case let number as Int64: return .int(number)
+            case let number as Int32: return .int(Int64(number))
+            default: break
+            }
+        }
+        return .string(value.description)
+    }
+
     func log(event: LogEvent) {
-        var record: [String: String] = [:]
-        for (key, value) in metadata { record[key] = value.description }
-        for (key, value) in metadataProvider?.get() ?? [:] { record[key] = value.description }
-        for (key, value) in event.metadata ?? [:] { record[key] = value.description }
-        record["ts"] = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        record["level"] = event.level.rawValue
-        record["logger"] = label
-        record["msg"] = event.message.description
-        if event.level >= .warning { record["caller"] = "\(event.file.split(separator: "/").last ?? ""):\(event.line)" }
+        var record: [String: JSONValue] = [:]
+        for (key, value) in metadata { record[key] = Self.json(value) }
+        for (key, value) in metadataProvider?.get() ?? [:] { record[key] = Self.json(value) }
+        for (key, value) in event.metadata ?? [:] { record[key] = Self.json(value) }
+        record["ts"] = .string(Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        record["level"] = .string(event.level.rawValue)
+        record["logger"] = .string(label)
+        record["msg"] = .string(event.message.description)
+        if event.level >= .warning { record["caller"] = .string("\(event.file.split(separator: "/").last ?? ""):\(event.line)") }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var line = try? encoder.encode(record) else { return }

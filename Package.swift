@@ -247,7 +247,7 @@ let targets: [Target] = [
     ),
 
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
-    .testTarget(name: "AuditTests", dependencies: ["AuditKit", "SPOAPI"], swiftSettings: swiftSettings),
+    .testTarget(name: "AuditTests", dependencies: ["AuditKit", "SPOAPI", "KubeTestServer"], swiftSettings: swiftSettings),
     .testTarget(
         name: "EnricherTests",
         dependencies: [

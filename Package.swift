@@ -53,6 +53,9 @@ let targets: [Target] = [
     // Seccomp profiles compiled and loaded with libseccomp: name checks per architecture, BPF export, load.
     .target(name: "SeccompCompiler", dependencies: ["CSeccomp", "SPOAPI"], swiftSettings: swiftSettings),
 
+    // Reading /proc files and parsing /proc/<pid>/stat, for process metrics and the enricher.
+    .target(name: "ProcFS", swiftSettings: swiftSettings),
+
     // Audit records: the parser of auditd/syslog/kmsg lines, container ids, the enriched record
     // and its log fields and counter labels, output de-duplication. Pure.
     .target(name: "AuditKit", dependencies: ["SPOAPI"], swiftSettings: swiftSettings),
@@ -62,7 +65,7 @@ let targets: [Target] = [
     .target(
         name: "SPOEnricher",
         dependencies: [
-            "AuditKit", "SPOAPI", "SeccompCompiler", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
+            "AuditKit", "ProcFS", "SPOAPI", "SeccompCompiler", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "DequeModule", package: "swift-collections"),
         ],
@@ -139,6 +142,7 @@ let targets: [Target] = [
             "KubeModels",
             "KubeRuntime",
             "SPOAPI",
+            "ProcFS",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -305,7 +309,7 @@ let targets: [Target] = [
     .testTarget(
         name: "OperatorTests",
         dependencies: [
-            "SPOServer", "KubeModels", "KubeTestServer", "SPOAPI", "SeccompKit", lifecycle, logging, nio,
+            "SPOServer", "ProcFS", "KubeModels", "KubeTestServer", "SPOAPI", "SeccompKit", lifecycle, logging, nio,
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),

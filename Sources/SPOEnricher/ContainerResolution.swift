@@ -1,10 +1,7 @@
 import AuditKit
 import KubeModels
+import ProcFS
 import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What the enricher reads about a host process: the seam tests replace.
 public protocol ProcessTable: Sendable {
@@ -23,30 +20,11 @@ public struct ProcFilesystem: ProcessTable {
     }
 
     public func cgroup(of pid: Int32) -> String? {
-        readSmallFile("\(root)/\(pid)/cgroup")
+        ProcFS.read("\(root)/\(pid)/cgroup", limit: 256 * 1024)
     }
 
     public func startTime(of pid: Int32) -> UInt64? {
-        guard let stat = readSmallFile("\(root)/\(pid)/stat"), let close = stat.utf8.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        // Fields after the command name (which may contain spaces): state is field 3, start time 22.
-        let fields = stat.utf8[stat.utf8.index(after: close)...].split(separator: UInt8(ascii: " "))
-        guard fields.count > 19 else { return nil }
-        return UInt64(String(decoding: fields[19], as: UTF8.self))
-    }
-
-    private func readSmallFile(_ path: String) -> String? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < 256 * 1024 {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            if count <= 0 { break }
-            bytes += chunk[0..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        ProcFS.read("\(root)/\(pid)/stat").map { UInt64(ProcFS.Stat($0).startTime) }
     }
 }
 

@@ -1,3 +1,5 @@
+import ProcFS
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -19,8 +21,8 @@ struct ProcessMetrics: Equatable {
     /// The current process's figures (zeros for what `/proc` does not tell).
     static func current() -> ProcessMetrics {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        let stat = ProcStat(readFile("/proc/self/stat") ?? "")
-        let bootTime = readFile("/proc/stat").flatMap(Self.bootTime(fromProcStat:)) ?? 0
+        let stat = ProcFS.Stat(ProcFS.read("/proc/self/stat") ?? "")
+        let bootTime = ProcFS.read("/proc/stat").flatMap(Self.bootTime(fromProcStat:)) ?? 0
         var limit = rlimit()
         let maxFDs = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(clamping: limit.rlim_cur) : 0
         return ProcessMetrics(
@@ -45,29 +47,6 @@ struct ProcessMetrics: Equatable {
         family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", "\(virtualBytes)")
     }
 
-    /// The fields of `/proc/<pid>/stat` used here (proc(5) numbering: utime 14, stime 15,
-    /// starttime 22, vsize 23, rss 24). The command name (field 2) may contain spaces and
-    /// parentheses, so fields are counted after its last `)`.
-    struct ProcStat: Equatable {
-        var utime = 0
-        var stime = 0
-        var startTime = 0
-        var vsize = 0
-        var rss = 0
-
-        init(_ text: String) {
-            guard let close = text.lastIndex(of: ")") else { return }
-            // After ")": field 3 (state) is at index 0.
-            let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
-            func field(_ number: Int) -> Int { fields.count > number - 3 ? Int(fields[number - 3]) ?? 0 : 0 }
-            utime = field(14)
-            stime = field(15)
-            startTime = field(22)
-            vsize = field(23)
-            rss = field(24)
-        }
-    }
-
     /// `btime` of `/proc/stat`: the boot time in seconds since the epoch.
     static func bootTime(fromProcStat text: String) -> Int? {
         for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
@@ -86,19 +65,5 @@ struct ProcessMetrics: Equatable {
         }
         // The directory stream itself holds one descriptor while counting.
         return max(0, count - 1)
-    }
-
-    private static func readFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import ProcFS
 import SPOAPI
 @testable import SPOServer
 import ServiceLifecycle
@@ -220,7 +221,7 @@ func withMetricsServer(
     }
 
     @Test func processMetricsComeFromProc() throws {
-        let stat = ProcessMetrics.ProcStat("4242 (a (weird) name) S 1 4242 4242 0 -1 4194560 500 0 0 0 150 50 0 0 20 0 8 0 123456 987654321 2048 18446744073709551615")
+        let stat = ProcFS.Stat("4242 (a (weird) name) S 1 4242 4242 0 -1 4194560 500 0 0 0 150 50 0 0 20 0 8 0 123456 987654321 2048 18446744073709551615")
         let fields: [Int] = [stat.utime, stat.stime, stat.startTime, stat.vsize, stat.rss]
         #expect(fields == [150, 50, 123456, 987654321, 2048])
         #expect(ProcessMetrics.bootTime(fromProcStat: "cpu  1 2 3\nbtime 1700000000\nprocesses 5\n") == 1700000000)

@@ -5,6 +5,7 @@
 #   make demo    build, run the node daemon standalone on examples/ and show a command it blocks
 #   make run     build and show the binary's roles
 #   make manifests  regenerate deploy/crds from the Swift API types
+#   make bpf     regenerate the eBPF recorder's committed object from bpf/ (clang -target bpf)
 #   make bench   release build of the benchmarks and their figures
 #   make image   container image from the Dockerfile (needs a Docker engine)
 
@@ -15,10 +16,11 @@ BINARY       := .build/debug/security-profiles-operator
 # Debian packages the build and the tests need: the C libraries the node daemon links
 # (seccomp, AppArmor, SELinux), pkg-config to find them, openssl for the tests' certificates,
 # runc and busybox-static for the tests that run containers under generated profiles,
-# prometheus for promtool, which checks the metrics endpoints' output.
-DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev runc busybox-static prometheus
+# prometheus for promtool, which checks the metrics endpoints' output, libbpf-dev for spoc's
+# eBPF recorder.
+DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev libbpf-dev runc busybox-static prometheus
 
-.PHONY: all build test demo run bench image manifests deps clean
+.PHONY: all build test demo run bench image manifests bpf deps clean
 
 all: build
 
@@ -52,6 +54,9 @@ run: build
 
 manifests: build
 	$(BINARY) generate manifests --deploy-dir deploy
+
+bpf:
+	CLANG=$${CLANG:-clang} hack/generate-bpf-object.sh
 
 bench: deps
 	$(SWIFT) run -c release kube-benchmarks

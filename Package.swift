@@ -48,10 +48,26 @@ let targets: [Target] = [
     .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
 
     // Seccomp domain logic: installed file format, base-profile merging, the allow-list guard. Pure.
-    .target(name: "SeccompKit", dependencies: ["SPOAPI"], swiftSettings: swiftSettings),
+    // Also the profile file formats spoc reads and writes (SeccompProfile YAML, raw JSON, OCI) and lint.
+    .target(
+        name: "SeccompKit",
+        dependencies: ["SPOAPI", "KubeModels", .product(name: "Yams", package: "Yams")],
+        swiftSettings: swiftSettings
+    ),
 
     // Seccomp profiles compiled and loaded with libseccomp: name checks per architecture, BPF export, load.
     .target(name: "SeccompCompiler", dependencies: ["CSeccomp", "SPOAPI"], swiftSettings: swiftSettings),
+
+    // ptrace and libbpf calls Swift cannot make directly (variadic, va_list callbacks).
+    .target(name: "CSyscallTrace", linkerSettings: [.linkedLibrary("bpf")]),
+
+    // Which syscalls a command and its descendants make: the eBPF recorder (committed BPF
+    // object, bpf/), the ptrace recorder, the exec helper that starts commands. Used by spoc.
+    .target(
+        name: "SyscallRecorder",
+        dependencies: ["CSyscallTrace", "CSeccomp", "SeccompCompiler", "SPOAPI"],
+        swiftSettings: swiftSettings
+    ),
 
     // Reading /proc files and parsing /proc/<pid>/stat, for process metrics and the enricher.
     .target(name: "ProcFS", swiftSettings: swiftSettings),
@@ -182,6 +198,16 @@ let targets: [Target] = [
         swiftSettings: swiftSettings
     ),
 
+    // The single-machine tool: run, record, validate, diff, merge, convert.
+    .executableTarget(
+        name: "spoc",
+        dependencies: [
+            "SPOAPI", "KubeModels", "SeccompKit", "SeccompCompiler", "SyscallRecorder", "AuditKit", "ProcFS", "CSeccomp",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+
     // MARK: Test support and tests
 
     // In-process Kubernetes API server for tests, with fault injection.
@@ -285,6 +311,11 @@ let targets: [Target] = [
         swiftSettings: swiftSettings
     ),
     .testTarget(
+        name: "SpocTests",
+        dependencies: ["SeccompKit", "SeccompCompiler", "SyscallRecorder", "SPOAPI", "KubeTestServer", .product(name: "Yams", package: "Yams")],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
         name: "SPOAPITests",
         dependencies: [
             "SPOAPI", "SPOManifests", "KubeModels", "KubeClient", "KubeTestServer",
@@ -324,6 +355,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "security-profiles-operator", targets: ["security-profiles-operator"]),
+        .executable(name: "spoc", targets: ["spoc"]),
         .library(name: "KubeClient", targets: ["KubeClient"]),
         .library(name: "KubeRuntime", targets: ["KubeRuntime"]),
         .library(name: "KubeModels", targets: ["KubeModels"]),

@@ -25,6 +25,8 @@ public enum ProcFS {
     /// The fields of `/proc/<pid>/stat` the operator uses. The command name may contain spaces
     /// and parentheses, so fields are counted after its last `)`; missing fields are 0.
     public struct Stat: Equatable, Sendable {
+        /// The parent's pid.
+        public var parent: Int32 = 0
         public var utime = 0
         public var stime = 0
         /// Clock ticks after boot at which the process started: with the pid, it identifies the process.
@@ -37,6 +39,7 @@ public enum ProcFS {
             // After ")": field 3 (state) is at index 0.
             let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
             func field(_ number: Int) -> Int { fields.count > number - 3 ? Int(fields[number - 3]) ?? 0 : 0 }
+            parent = Int32(clamping: field(4))
             utime = field(14)
             stime = field(15)
             startTime = field(22)

@@ -94,7 +94,6 @@ let targets: [Target] = [
         dependencies: [
             "SPOAPI", "SeccompKit", "SeccompCompiler", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
             .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "Yams", package: "Yams"),
         ],
         swiftSettings: swiftSettings
     ),
@@ -312,7 +311,7 @@ let targets: [Target] = [
     ),
     .testTarget(
         name: "SpocTests",
-        dependencies: ["SeccompKit", "SeccompCompiler", "SyscallRecorder", "SPOAPI", "KubeTestServer", .product(name: "Yams", package: "Yams")],
+        dependencies: ["SeccompKit", "SPOAPI", "KubeTestServer"],
         swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -5,7 +5,6 @@ import SPOAPI
 import SeccompCompiler
 import SeccompKit
 import ServiceLifecycle
-import Yams
 
 /// The daemon without a cluster: SeccompProfiles (and optionally a spod) are read from YAML or
 /// JSON files in a directory instead of the API server, and installed with the same
@@ -83,7 +82,7 @@ public struct StandaloneSeccompDaemon: Service {
         for (path, data) in snapshot.sorted(by: { $0.key < $1.key }) {
             let documents: [Any]
             do {
-                documents = Array(try Yams.load_all(yaml: String(decoding: data, as: UTF8.self)))
+                documents = try YAMLStream.documents(String(decoding: data, as: UTF8.self))
             } catch {
                 outcomes.append(.unreadable(file: path, message: "\(error)"))
                 continue

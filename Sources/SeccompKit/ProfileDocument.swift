@@ -51,7 +51,7 @@ public struct ProfileDocument: Sendable, Hashable {
         let text = String(decoding: data, as: UTF8.self)
         let documents: [Any]
         do {
-            documents = try Array(Yams.load_all(yaml: text)).compactMap { $0 }
+            documents = try YAMLStream.documents(text).filter { !($0 is NSNull) }
         } catch {
             throw ReadError("not YAML or JSON: \(Self.oneLine(error))")
         }

@@ -24,7 +24,7 @@ public struct BPFRecorder: SyscallRecorder {
     public var name: String { "ebpf" }
 
     public func record(_ command: [String], helper: HelperCommand) throws(RecordingError) -> Recording {
-        _ = try LaunchedCommand.resolve(command.first ?? "")
+        _ = try ExecutableLookup.resolve(command.first ?? "")
         guard let root = cgroupRoot ?? Self.cgroup2Mount() else {
             throw RecordingError(.unavailable, "eBPF recorder: no cgroup2 hierarchy is mounted")
         }
@@ -45,6 +45,9 @@ public struct BPFRecorder: SyscallRecorder {
 
         let launched = try LaunchedCommand.spawn(command, helper: helper, traceme: false)
         do {
+            // Moved into the cgroup only once it waits at its gate, so that none of the
+            // helper's own start-up calls are recorded.
+            try launched.waitUntilAtGate()
             try Self.write("\(launched.pid)", to: "\(cgroup)/cgroup.procs")
         } catch {
             kill(launched.pid, SIGKILL)

@@ -39,8 +39,7 @@ public enum ExecHelper {
         var profile: [UInt8] = []
         if let gate {
             _ = fcntl(gate, F_SETFD, FD_CLOEXEC)
-            profile.reserveCapacity(64 * 1024)
-            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(gate, $0.baseAddress, $0.count) }
                 if count == 0 { break }

@@ -64,7 +64,7 @@ final class LaunchedCommand {
     /// calling thread, which must then be the one that makes every ptrace call.
     static func spawn(_ command: [String], helper: HelperCommand, traceme: Bool) throws(RecordingError) -> LaunchedCommand {
         guard let executable = command.first else { throw RecordingError(.failed, "no command given") }
-        let resolved = try resolve(executable)
+        let resolved = try ExecutableLookup.resolve(executable)
         var pipeEnds: [Int32] = [-1, -1]
         guard csyscalltrace_pipe_cloexec(&pipeEnds) == 0 else { throw .system("pipe") }
         defer { close(pipeEnds[0]) }
@@ -106,6 +106,22 @@ final class LaunchedCommand {
         gate = -1
     }
 
+    /// Waits until the helper is blocked reading its gate (`/proc/<pid>/syscall` shows
+    /// `read` on the gate descriptor): from then on it makes no call of its own before `exec`.
+    func waitUntilAtGate(timeout: Duration = .seconds(10)) throws(RecordingError) {
+        let expected = "\(Architectures.readNumber) 0x\(String(Self.gateDescriptor, radix: 16)) "
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = try? String(contentsOfFile: "/proc/\(pid)/syscall", encoding: .utf8), line.hasPrefix(expected) { return }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                throw RecordingError(.failed, "the helper exited before the command started (status \(WaitStatus(status).exitStatus))")
+            }
+            usleep(500)
+        }
+        throw RecordingError(.failed, "the helper did not reach its gate within \(timeout)")
+    }
+
     /// Waits for the command to exit; the status like a shell reports it.
     func wait() throws(RecordingError) -> Int32 {
         var status: Int32 = 0
@@ -114,10 +130,13 @@ final class LaunchedCommand {
         }
         return WaitStatus(status).exitStatus
     }
+}
 
+/// Finding a command before starting it.
+public enum ExecutableLookup {
     /// The command as found on `PATH` (a name with a slash is taken as it is), so that "command
     /// not found" is reported before anything starts.
-    static func resolve(_ executable: String) throws(RecordingError) -> String {
+    public static func resolve(_ executable: String) throws(RecordingError) -> String {
         if executable.contains("/") {
             guard access(executable, X_OK) == 0 else { throw .system("cannot run \(executable)", kind: .commandNotFound) }
             return executable
@@ -142,7 +161,6 @@ struct WaitStatus {
 
     var isExited: Bool { raw & 0x7f == 0 }
     var isStopped: Bool { raw & 0xff == 0x7f }
-    var isSignaled: Bool { !isExited && !isStopped }
     var stopSignal: Int32 { (raw >> 8) & 0xff }
     /// The `PTRACE_EVENT_*` of a ptrace event stop, else 0.
     var ptraceEvent: Int32 { (raw >> 16) & 0xff }

@@ -14,6 +14,9 @@ extension Architectures {
     /// This machine's architecture token.
     static var native: UInt32 { seccomp_arch_native() }
 
+    /// `read`'s number on the native architecture.
+    static var readNumber: Int32 { seccomp_syscall_resolve_name("read") }
+
     /// `execve`'s number on the native architecture.
     static var execveNumber: Int32 { seccomp_syscall_resolve_name("execve") }
 }

@@ -42,6 +42,11 @@ extension Spoc {
             var command = self.command
             if command.first == "--" { command.removeFirst() }
             guard !command.isEmpty else { throw ValidationError("missing the command to record") }
+            do {
+                _ = try ExecutableLookup.resolve(command[0])
+            } catch {
+                throw fail(error.description, status: 127)
+            }
 
             let recording = try Self.record(command, with: recorder)
             let (byArchitecture, unknown) = recording.names()

@@ -275,6 +275,9 @@ let targets: [Target] = [
         swiftSettings: swiftSettings
     ),
 
+    // A loop of getppid calls, for spoc's recording overhead (Benchmarks/spoc-bench.sh).
+    .executableTarget(name: "syscall-loop", path: "Benchmarks/SyscallLoop"),
+
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
     .testTarget(name: "AuditTests", dependencies: ["AuditKit", "SPOAPI", "KubeTestServer"], swiftSettings: swiftSettings),
     .testTarget(

@@ -172,13 +172,23 @@ fail:;
 }
 
 int csyscalltrace_bpf_read_counts(csyscalltrace_bpf *recorder, uint64_t *counts, uint32_t count) {
-    struct bpf_map *map = bpf_object__find_map_by_name(recorder->object, "spoc_syscalls");
-    if (!map) return -ENOENT;
-    int fd = bpf_map__fd(map);
-    for (uint32_t index = 0; index < count; index++) {
-        if (bpf_map_lookup_elem(fd, &index, &counts[index]) != 0) return -errno;
+    struct bpf_map *map = NULL;
+    while ((map = bpf_object__next_map(recorder->object, map))) {
+        const char *name = bpf_map__name(map);
+        size_t length = strlen(name);
+        if (!bpf_map__is_internal(map) || length < 4 || strcmp(name + length - 4, ".bss") != 0) continue;
+        // The whole section is the one value of a one-element array.
+        size_t size = bpf_map__value_size(map);
+        if (size < count * sizeof *counts) return -EINVAL;
+        void *values = malloc(size);
+        if (!values) return -ENOMEM;
+        uint32_t key = 0;
+        int rc = bpf_map_lookup_elem(bpf_map__fd(map), &key, values) == 0 ? 0 : -errno;
+        if (rc == 0) memcpy(counts, values, count * sizeof *counts);
+        free(values);
+        return rc;
     }
-    return 0;
+    return -ENOENT;
 }
 
 void csyscalltrace_bpf_stop(csyscalltrace_bpf *recorder) {

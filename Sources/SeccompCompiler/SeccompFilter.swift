@@ -190,9 +190,14 @@ public final class SeccompFilter {
     /// libseccomp resolves a name that exists on another architecture only to a pseudo
     /// syscall number (-10000 and below); multiplexed calls (socketcall, ipc) use small
     /// negative numbers and are real.
-    private static func exists(_ name: String, on architecture: UInt32) -> Bool {
+    static func exists(_ name: String, on architecture: UInt32) -> Bool {
         let number = seccomp_syscall_resolve_name_arch(architecture, name)
         return number != cseccomp_error_syscall() && number > -10_000
+    }
+
+    /// Whether `name` is a syscall of the architecture with audit token `architecture`.
+    public static func syscallExists(_ name: String, architecture: UInt32) -> Bool {
+        exists(name, on: architecture)
     }
 
     private static func errorText(_ rc: Int32) -> String {

@@ -63,6 +63,12 @@ public enum ExecHelper {
             fail("ptrace(PTRACE_TRACEME): \(String(cString: strerror(errno)))")
         }
         if let filter {
+            // If the profile denies what the helper needs after loading it (execve, write,
+            // exit_group), the process can only end by a fault: let faults kill it instead of
+            // running the Swift runtime's crash handler under the filter.
+            for signal in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS] {
+                Glibc.signal(signal, SIG_DFL)
+            }
             do { try filter.load() } catch { fail("\(error)") }
         }
         execv(executable, argv)
@@ -73,6 +79,6 @@ public enum ExecHelper {
     private static func fail(_ message: String, status: Int32 = 126) -> Never {
         let line = "spoc: \(message)\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
-        exit(status)
+        _exit(status)
     }
 }

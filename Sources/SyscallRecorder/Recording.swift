@@ -36,6 +36,22 @@ public struct Recording: Sendable, Hashable {
         return (byArchitecture, unknown.sorted())
     }
 
+    /// Recorded names that do not exist on some other recorded architecture (e.g. x86's
+    /// `ugetrlimit` when a 64-bit process ran a 32-bit one), by the architecture they were
+    /// made on. A SeccompProfile lists one set of names for all its architectures, and every
+    /// name must exist on each, so such a recording has no valid profile.
+    public func architectureSpecificNames() -> [String: [String]] {
+        guard calls.count > 1 else { return [:] }
+        var table = SyscallNameTable()
+        var specific: [String: [String]] = [:]
+        for (arch, numbers) in calls {
+            let names = Set(numbers.keys.compactMap { table.name(of: $0, arch: arch) })
+            let missing = names.filter { name in calls.keys.contains { !SeccompFilter.syscallExists(name, architecture: $0) } }
+            if !missing.isEmpty { specific[Architectures.name(of: arch) ?? "0x" + String(arch, radix: 16)] = missing.sorted() }
+        }
+        return specific
+    }
+
     /// The minimal allow-list: everything recorded is allowed, anything else fails with
     /// `EPERM` (what upstream's recorder writes). Names are sorted; architectures too.
     public func profile() -> SeccompProfile.Spec {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SPOAPI
 import SeccompKit
 import SyscallRecorder
 
@@ -51,7 +52,13 @@ extension Spoc {
             let recording = try Self.record(command, with: recorder)
             let (byArchitecture, unknown) = recording.names()
             if !unknown.isEmpty { note("syscall numbers libseccomp cannot name, left out: " + unknown.joined(separator: ", ")) }
+            let specific = recording.architectureSpecificNames()
+            if !specific.isEmpty {
+                let list = specific.keys.sorted().map { "\($0): \(specific[$0]!.joined(separator: ", "))" }.joined(separator: "; ")
+                throw fail("the command made syscalls on \(byArchitecture.keys.sorted().joined(separator: " and ")) that do not exist on all of them (\(list)); a SeccompProfile has one list of names for all its architectures, so no profile was written")
+            }
             let spec = recording.profile()
+            guard spec.syscalls?.isEmpty == false else { throw fail("the recorder saw no syscalls; no profile was written") }
             try compileCheck(spec, "the recorded profile")
             let text = ProfileDocument.render(spec, as: format, name: name ?? ProfileInput.defaultName(for: output), namespace: namespace)
             try writeOutput(text, to: output)

@@ -44,6 +44,9 @@ extension Spoc {
             } catch {
                 throw ExitCode(125)
             }
+            if let blocked = Self.blocksExec(loaded.resolved) {
+                throw fail("\(profile): the profile \(blocked), so no command can start under it; allow execve", status: 125)
+            }
             guard cseccomp_kernel_supports_filters() == 1 else {
                 throw fail("this kernel does not support seccomp filters", status: 125)
             }
@@ -77,7 +80,19 @@ extension Spoc {
                 logged += log.drain().filter { tree.contains($0.pid) }
                 Self.report(logged)
             }
+            if status > 128 { note("the command was killed by signal \(status - 128)") }
             throw ExitCode(status)
+        }
+
+        /// How the profile stops `execve` (which the helper makes after loading it), if it does.
+        static func blocksExec(_ spec: SeccompProfile.Spec) -> String? {
+            let permitting: Set<String> = ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"]
+            let rules = spec.rulesByName["execve"] ?? []
+            if let unconditional = rules.first(where: { $0.args.isEmpty }) {
+                return permitting.contains(unconditional.action) ? nil : "gives execve \(unconditional.action)"
+            }
+            let defaultAction = spec.defaultAction?.rawValue ?? ""
+            return permitting.contains(defaultAction) || !rules.isEmpty ? nil : "denies execve (default action \(defaultAction))"
         }
 
         /// Whether the kernel will log some of the profile's decisions.

@@ -112,6 +112,32 @@ struct SpocBinaryTests {
         #expect(diff.status == 0 && diff.output.isEmpty, "\(diff.output)")
     }
 
+    @Test func bothRecordersTellA32BitProgramsCallsApart() async throws {
+        // make test installs gcc-multilib; the program is built here, never committed.
+        let source = try write("c32.c", "#include <unistd.h>\n#include <stdio.h>\nint main(void) { printf(\"%d\\n\", getppid() > 0); return 0; }\n")
+        let compiled = try await ChildProcess.run("/usr/bin/gcc", ["-m32", "-static", "-O2", source, "-o", path("c32")])
+        try #require(compiled.status == 0, "gcc -m32 (gcc-multilib): \(compiled.output)")
+        for recorder in ["ebpf", "ptrace"] {
+            let result = try await spoc("record", "--recorder", recorder, "-o", path("c32-\(recorder).json"), "--", path("c32"))
+            #expect(result.status == 1, "\(result.output)")
+            // execve was made on x86_64 (by the helper), the rest on x86, which has names x86_64 lacks.
+            #expect(result.output.contains("spoc: the command made syscalls on SCMP_ARCH_X86 and SCMP_ARCH_X86_64 that do not exist on all of them (SCMP_ARCH_X86: ugetrlimit)"), "\(recorder): \(result.output)")
+            #expect(!FileManager.default.fileExists(atPath: path("c32-\(recorder).json")))
+        }
+    }
+
+    @Test func aProfileThatDeniesExecveIsRefusedBeforeAnythingStarts() async throws {
+        let profile = try write("no-exec.json", #"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}]}"#)
+        let result = try await spoc("run", "-p", profile, "--", "/bin/true")
+        #expect(result.status == 125)
+        #expect(result.output == "spoc: \(profile): the profile denies execve (default action SCMP_ACT_ERRNO), so no command can start under it; allow execve\n")
+        // Allowed execve but nothing else: the command dies, spoc reports it and does not hang.
+        let onlyExec = try write("only-exec.json", #"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["execve"],"action":"SCMP_ACT_ALLOW"}]}"#)
+        let killed = try await spoc("run", "-p", onlyExec, "--", "/bin/true")
+        #expect(killed.status > 128, "\(killed.output)")
+        #expect(killed.output.contains("spoc: the command was killed by signal"))
+    }
+
     @Test func runReturnsTheCommandsStatusAndListsWhatTheProfileLogged() async throws {
         let exit = try await spoc("run", "-p", repositoryRoot.appendingPathComponent("examples/seccompprofile-no-mkdir.yaml").path, "--", "sh", "-c", "exit 7")
         #expect(exit.status == 7, "\(exit.output)")

@@ -61,7 +61,7 @@ typedef struct csyscalltrace_bpf csyscalltrace_bpf;
 /// Opens the object in `bytes`, sets the read-only global `spoc_target_cgroup`, loads it
 /// and attaches every program. NULL with errno on failure (see the captured messages).
 csyscalltrace_bpf *csyscalltrace_bpf_start(const void *bytes, size_t size, uint64_t target_cgroup);
-/// Reads `count` 64-bit values of the array map `spoc_syscalls`, from index 0. 0 or -errno.
+/// Copies the first `count` counters of the global `spoc_syscalls` (the .bss map). 0 or -errno.
 int csyscalltrace_bpf_read_counts(csyscalltrace_bpf *recorder, uint64_t *counts, uint32_t count);
 /// Detaches the programs and frees everything.
 void csyscalltrace_bpf_stop(csyscalltrace_bpf *recorder);

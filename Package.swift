@@ -58,6 +58,12 @@ let targets: [Target] = [
     // Seccomp profiles compiled and loaded with libseccomp: name checks per architecture, BPF export, load.
     .target(name: "SeccompCompiler", dependencies: ["CSeccomp", "SPOAPI"], swiftSettings: swiftSettings),
 
+    // AppArmor profile text from an AppArmorProfile's abstract rules. Pure.
+    .target(name: "AppArmorKit", dependencies: ["SPOAPI", "KubeModels"], swiftSettings: swiftSettings),
+
+    // SELinux profiles as CIL modules (SelinuxProfile translated, RawSelinuxProfile wrapped). Pure.
+    .target(name: "SelinuxKit", dependencies: ["SPOAPI", "KubeModels"], swiftSettings: swiftSettings),
+
     // ptrace and libbpf calls Swift cannot make directly (variadic, va_list callbacks).
     .target(name: "CSyscallTrace", linkerSettings: [.linkedLibrary("bpf")]),
 
@@ -310,6 +316,16 @@ let targets: [Target] = [
     .testTarget(
         name: "SeccompTests",
         dependencies: ["SPODaemon", "SeccompKit", "SeccompCompiler", "SPOAPI", "KubeModels", .product(name: "Yams", package: "Yams")],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "AppArmorTests",
+        dependencies: ["AppArmorKit", "SPOAPI", "KubeModels", "KubeTestServer", .product(name: "Yams", package: "Yams")],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "SelinuxTests",
+        dependencies: ["SelinuxKit", "SPOAPI", "KubeModels"],
         swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -78,10 +78,61 @@ extension RawSelinuxProfile: Validatable {
 }
 
 extension AppArmorProfile: Validatable {
+    /// Linux capabilities by their AppArmor names.
+    public static let capabilityNames: Set<String> = [
+        "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
+        "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw", "ipc_lock", "ipc_owner",
+        "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice",
+        "sys_resource", "sys_time", "sys_tty_config", "mknod", "lease", "audit_write", "audit_control", "setfcap",
+        "mac_override", "mac_admin", "syslog", "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf",
+        "checkpoint_restore",
+    ]
+
+    /// Longest path an abstract rule may name (PATH_MAX).
+    static let maximumPathLength = 4096
+
     public func validate(_ context: ValidationContext) -> [ValidationProblem] {
         ProblemList.validate(metadata, spec: spec) { problems, spec, field in
-            problems.requireNonEmpty(spec.policy, at: field.child("policy"))
+            switch (spec.policy, spec.abstract) {
+            case (nil, nil):
+                problems.add(field.child("policy"), .required, "set policy or abstract")
+            case (let policy?, nil):
+                problems.requireNonEmpty(policy, at: field.child("policy"))
+            case (_?, _?):
+                problems.add(field.child("abstract"), .invalid, "policy and abstract are exclusive")
+            case (nil, let abstract?):
+                Self.check(abstract, at: field.child("abstract"), into: &problems)
+            }
         }
+    }
+
+    private static func check(_ abstract: Abstract, at field: FieldPath, into problems: inout ProblemList) {
+        func paths(_ values: [String]?, at field: FieldPath) {
+            for (index, path) in (values ?? []).enumerated() {
+                if let reason = pathProblem(path) { problems.add(field.index(index), .invalid, value: path, reason) }
+            }
+        }
+        let executable = field.child("executable"), filesystem = field.child("filesystem")
+        paths(abstract.executable?.allowedExecutables, at: executable.child("allowedExecutables"))
+        paths(abstract.executable?.allowedLibraries, at: executable.child("allowedLibraries"))
+        paths(abstract.filesystem?.readOnlyPaths, at: filesystem.child("readOnlyPaths"))
+        paths(abstract.filesystem?.writeOnlyPaths, at: filesystem.child("writeOnlyPaths"))
+        paths(abstract.filesystem?.readWritePaths, at: filesystem.child("readWritePaths"))
+        let capabilities = field.child("capability").child("allowedCapabilities")
+        for (index, name) in (abstract.capability?.allowedCapabilities ?? []).enumerated() where !capabilityNames.contains(name) {
+            problems.add(capabilities.index(index), .unsupported, value: name, "not a Linux capability (lower case, without CAP_)")
+        }
+    }
+
+    /// Why a path cannot go into a profile: it is quoted there, so quotes, backslashes and
+    /// control characters (a newline would start a new rule) are refused.
+    static func pathProblem(_ path: String) -> String? {
+        guard path.hasPrefix("/") || path.hasPrefix("@{") else { return "must be absolute (or start with an AppArmor variable)" }
+        guard path.utf8.count <= maximumPathLength else { return "longer than \(maximumPathLength) bytes" }
+        if path.unicodeScalars.contains(where: { $0 == "\"" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7f }) {
+            return "must not contain quotes, backslashes or control characters"
+        }
+        return nil
     }
 }
 

@@ -131,14 +131,91 @@ public struct AppArmorProfile: KubeResource, Hashable {
         self.spec = spec
     }
 
+    /// Either `policy` (profile text) or `abstract` (rules the operator turns into text).
     public struct Spec: Codable, Hashable, Sendable {
         public var disabled: Bool?
         /// The AppArmor policy text.
         public var policy: String?
+        /// What the profile allows, without AppArmor syntax.
+        public var abstract: Abstract?
 
         public init(disabled: Bool? = nil, policy: String) {
             self.disabled = disabled
             self.policy = policy
+        }
+
+        public init(disabled: Bool? = nil, abstract: Abstract) {
+            self.disabled = disabled
+            self.abstract = abstract
+        }
+    }
+
+    /// Allow rules by topic; anything not allowed is denied.
+    public struct Abstract: Codable, Hashable, Sendable {
+        public var executable: Executables?
+        public var filesystem: Filesystem?
+        public var network: Network?
+        public var capability: Capabilities?
+
+        public init(executable: Executables? = nil, filesystem: Filesystem? = nil, network: Network? = nil, capability: Capabilities? = nil) {
+            self.executable = executable
+            self.filesystem = filesystem
+            self.network = network
+            self.capability = capability
+        }
+    }
+
+    /// Programs the profile may run (inheriting the profile) and libraries it may map.
+    public struct Executables: Codable, Hashable, Sendable {
+        public var allowedExecutables: [String]?
+        public var allowedLibraries: [String]?
+
+        public init(allowedExecutables: [String]? = nil, allowedLibraries: [String]? = nil) {
+            self.allowedExecutables = allowedExecutables
+            self.allowedLibraries = allowedLibraries
+        }
+    }
+
+    /// Paths (AppArmor globs allowed) by access.
+    public struct Filesystem: Codable, Hashable, Sendable {
+        public var readOnlyPaths: [String]?
+        public var writeOnlyPaths: [String]?
+        public var readWritePaths: [String]?
+
+        public init(readOnlyPaths: [String]? = nil, writeOnlyPaths: [String]? = nil, readWritePaths: [String]? = nil) {
+            self.readOnlyPaths = readOnlyPaths
+            self.writeOnlyPaths = writeOnlyPaths
+            self.readWritePaths = readWritePaths
+        }
+    }
+
+    /// Sockets the profile may use.
+    public struct Network: Codable, Hashable, Sendable {
+        public var allowRaw: Bool?
+        public var allowedProtocols: Protocols?
+
+        public init(allowRaw: Bool? = nil, allowedProtocols: Protocols? = nil) {
+            self.allowRaw = allowRaw
+            self.allowedProtocols = allowedProtocols
+        }
+    }
+
+    public struct Protocols: Codable, Hashable, Sendable {
+        public var allowTcp: Bool?
+        public var allowUdp: Bool?
+
+        public init(allowTcp: Bool? = nil, allowUdp: Bool? = nil) {
+            self.allowTcp = allowTcp
+            self.allowUdp = allowUdp
+        }
+    }
+
+    /// Linux capabilities by AppArmor name (`net_bind_service`).
+    public struct Capabilities: Codable, Hashable, Sendable {
+        public var allowedCapabilities: [String]?
+
+        public init(allowedCapabilities: [String]? = nil) {
+            self.allowedCapabilities = allowedCapabilities
         }
     }
 }

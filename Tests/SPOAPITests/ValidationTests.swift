@@ -108,7 +108,7 @@ import Testing
     @Test func appArmorAndRawSelinuxNeedAPolicy() throws {
         #expect(try problems("""
             {apiVersion: security-profiles-operator.x-k8s.io/v1alpha1, kind: AppArmorProfile, metadata: {name: a, namespace: n}, spec: {}}
-            """) == ["spec.policy: Required value"])
+            """) == ["spec.policy: Required value: set policy or abstract"])
         #expect(try problems("""
             {apiVersion: security-profiles-operator.x-k8s.io/v1alpha2, kind: RawSelinuxProfile, metadata: {name: a, namespace: n}, spec: {policy: ""}}
             """) == ["spec.policy: Required value"])

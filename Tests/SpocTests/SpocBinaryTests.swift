@@ -138,6 +138,30 @@ struct SpocBinaryTests {
         #expect(killed.output.contains("spoc: the command was killed by signal"))
     }
 
+    @Test func asAnotherUserEBPFSaysWhyAndAutoFallsBackToPtrace() async throws {
+        // A copy the unprivileged user can execute (the build directory may be private).
+        let copy = path("spoc-copy")
+        try FileManager.default.copyItem(atPath: spoc, toPath: copy)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+        let outputs = path("out")
+        try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        func asNobody(_ arguments: [String]) async throws -> ChildProcess.Result {
+            try await ChildProcess.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", copy] + arguments, environment: ["PATH": "/usr/bin:/bin"])
+        }
+        let ebpf = try await asNobody(["record", "--recorder", "ebpf", "-o", "\(outputs)/ebpf.json", "--", "/bin/true"])
+        #expect(ebpf.status == 1)
+        #expect(ebpf.output.contains("spoc: eBPF recorder: ") && ebpf.output.contains("(not running as root)"), "\(ebpf.output)")
+        let auto = try await asNobody(["record", "-o", "\(outputs)/auto.json", "--", "/bin/true"])
+        #expect(auto.status == 0, "\(auto.output)")
+        #expect(auto.output.contains("(not running as root); falling back to ptrace\nspoc: recording /bin/true with ptrace\n"), "\(auto.output)")
+        let profile = "\(outputs)/log-no-mkdir.json"
+        try #"{"defaultAction":"SCMP_ACT_LOG","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#.write(toFile: profile, atomically: true, encoding: .utf8)
+        let logging = try await asNobody(["run", "-p", profile, "--", "mkdir", "\(outputs)/x"])
+        #expect(logging.status == 1)
+        #expect(logging.output.contains("spoc: cannot read /dev/kmsg (Operation not permitted): logged syscalls will not be listed"), "\(logging.output)")
+        #expect(logging.output.contains("Operation not permitted"))
+    }
+
     @Test func runReturnsTheCommandsStatusAndListsWhatTheProfileLogged() async throws {
         let exit = try await spoc("run", "-p", repositoryRoot.appendingPathComponent("examples/seccompprofile-no-mkdir.yaml").path, "--", "sh", "-c", "exit 7")
         #expect(exit.status == 7, "\(exit.output)")

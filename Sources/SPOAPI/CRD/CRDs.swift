@@ -166,7 +166,28 @@ public enum CRDs {
         resource: AppArmorProfile.resource, singular: "apparmorprofile", shortNames: ["aa"], statusSubresource: true,
         printerColumns: [],
         schema: object(
-            spec: .object(["disabled": disabled, "policy": .string("The AppArmor policy.")], required: ["policy"]),
+            spec: .object([
+                "disabled": disabled,
+                "policy": .string("The AppArmor policy text; the profile must be named like the object. Either this or abstract."),
+                "abstract": .object([
+                    "executable": .object([
+                        "allowedExecutables": .array(.string(), "Programs the profile may run; they run under the same profile."),
+                        "allowedLibraries": .array(.string(), "Libraries the profile may map."),
+                    ]),
+                    "filesystem": .object([
+                        "readOnlyPaths": .array(.string()),
+                        "writeOnlyPaths": .array(.string()),
+                        "readWritePaths": .array(.string()),
+                    ], "Absolute paths; AppArmor globs (*, **, ?, {a,b}) allowed."),
+                    "network": .object([
+                        "allowRaw": .boolean("Raw sockets."),
+                        "allowedProtocols": .object(["allowTcp": .boolean(), "allowUdp": .boolean()]),
+                    ]),
+                    "capability": .object([
+                        "allowedCapabilities": .array(.string(), "Capability names without CAP_, in lower case (net_bind_service)."),
+                    ]),
+                ], "Allow rules the operator turns into profile text; anything else is denied. Either this or policy."),
+            ]),
             status: .object(["status": state, "conditions": conditions]),
             "An AppArmor profile loaded on every node."))
 

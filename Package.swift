@@ -64,6 +64,12 @@ let targets: [Target] = [
     // SELinux profiles as CIL modules (SelinuxProfile translated, RawSelinuxProfile wrapped). Pure.
     .target(name: "SelinuxKit", dependencies: ["SPOAPI", "KubeModels"], swiftSettings: swiftSettings),
 
+    // libsemanage sessions with their messages captured (the callback is variadic).
+    .target(name: "CSELinux", linkerSettings: [.linkedLibrary("semanage"), .linkedLibrary("selinux"), .linkedLibrary("sepol")]),
+
+    // The node's SELinux policy store: CIL modules installed and removed through libsemanage.
+    .target(name: "SelinuxNode", dependencies: ["CSELinux"], swiftSettings: swiftSettings),
+
     // ptrace and libbpf calls Swift cannot make directly (variadic, va_list callbacks).
     .target(name: "CSyscallTrace", linkerSettings: [.linkedLibrary("bpf")]),
 
@@ -325,7 +331,7 @@ let targets: [Target] = [
     ),
     .testTarget(
         name: "SelinuxTests",
-        dependencies: ["SelinuxKit", "SPOAPI", "KubeModels"],
+        dependencies: ["SelinuxKit", "SelinuxNode", "SPOAPI", "KubeModels", "KubeTestServer"],
         swiftSettings: swiftSettings
     ),
     .testTarget(

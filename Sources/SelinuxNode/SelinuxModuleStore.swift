@@ -1,0 +1,117 @@
+import CSELinux
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why the policy store refused a change, with libsemanage's own messages.
+public struct SelinuxStoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var message: String
+
+    public init(operation: String, message: String) {
+        self.operation = operation
+        self.message = message
+    }
+
+    public var description: String { message.isEmpty ? operation : "\(operation): \(message)" }
+}
+
+/// A change to the node's SELinux modules: CIL modules to install (or upgrade) and modules
+/// to remove, committed together.
+public struct SelinuxModuleChange: Sendable, Hashable {
+    public var install: [String: String]
+    public var remove: [String]
+
+    public init(install: [String: String] = [:], remove: [String] = []) {
+        self.install = install
+        self.remove = remove
+    }
+}
+
+/// What the SELinux reconcilers need from the node: install and remove modules, list them.
+/// A protocol so that tests of the reconcilers run without a policy store.
+public protocol SelinuxModules: Sendable {
+    func apply(_ change: SelinuxModuleChange) async throws(SelinuxStoreError)
+    func installed() async throws(SelinuxStoreError) -> Set<String>
+}
+
+/// The node's SELinux policy store through libsemanage, in process (no selinuxd).
+///
+/// Every change is one libsemanage transaction: connect, install/remove, commit (a full policy
+/// rebuild, seconds long), disconnect. Commits are global to the store, so they run one at a
+/// time, on a dedicated queue rather than a Swift concurrency thread. A failed commit leaves
+/// the store as it was. After a commit the new policy is loaded into the kernel when the node
+/// runs SELinux; otherwise only the store changes.
+public final class SelinuxModuleStore: SelinuxModules {
+    public let root: String
+    public let store: String
+    /// One queue for all stores: libsemanage's root is process-wide.
+    private static let queue = DispatchQueue(label: "spo.selinux.store")
+
+    public init(root: String = "/", store: String = "default") {
+        self.root = root
+        self.store = store
+    }
+
+    /// Whether the kernel runs SELinux (then commits reload the policy).
+    public static var kernelEnabled: Bool { cselinux_kernel_enabled() == 1 }
+
+    public func apply(_ change: SelinuxModuleChange) async throws(SelinuxStoreError) {
+        try await session(reload: Self.kernelEnabled) { (handle) throws(SelinuxStoreError) -> Void in
+            for name in change.remove {
+                if cselinux_store_remove(handle, name) != 0 {
+                    throw SelinuxStoreError(operation: "removing module \(name)", message: String(cString: cselinux_store_take_messages(handle)))
+                }
+            }
+            for (name, cil) in change.install.sorted(by: { $0.key < $1.key }) {
+                let rc = cil.withCString { cselinux_store_install(handle, name, $0, strlen($0)) }
+                if rc != 0 {
+                    throw SelinuxStoreError(operation: "installing module \(name)", message: String(cString: cselinux_store_take_messages(handle)))
+                }
+            }
+            _ = cselinux_store_take_messages(handle)
+            if cselinux_store_commit(handle) < 0 {
+                let messages = String(cString: cselinux_store_take_messages(handle))
+                throw SelinuxStoreError(operation: "committing the policy", message: Self.errors(in: messages))
+            }
+        }
+    }
+
+    public func installed() async throws(SelinuxStoreError) -> Set<String> {
+        try await session(reload: false) { (handle) throws(SelinuxStoreError) -> Set<String> in
+            guard let names = cselinux_store_modules(handle) else {
+                throw SelinuxStoreError(operation: "listing modules", message: String(cString: cselinux_store_take_messages(handle)))
+            }
+            defer { free(names) }
+            return Set(String(cString: names).split(separator: "\n").map(String.init))
+        }
+    }
+
+    /// libsemanage's messages without the warnings every commit prints (e.g. about users
+    /// missing from the password file).
+    static func errors(in messages: String) -> String {
+        let lines = messages.split(separator: "\n").filter { !$0.contains("not in password file") }
+        return lines.joined(separator: "; ")
+    }
+
+    private func session<T: Sendable>(
+        reload: Bool, _ body: @escaping @Sendable (OpaquePointer) throws(SelinuxStoreError) -> T
+    ) async throws(SelinuxStoreError) -> T {
+        let root = self.root, store = self.store
+        let result: Result<T, SelinuxStoreError> = await withCheckedContinuation { continuation in
+            Self.queue.async {
+                var error = [CChar](repeating: 0, count: 1024)
+                guard let handle = cselinux_store_open(root, store, reload ? 1 : 0, &error, error.count) else {
+                    let message = error.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+                    continuation.resume(returning: .failure(SelinuxStoreError(operation: "opening the policy store", message: message)))
+                    return
+                }
+                defer { cselinux_store_close(handle) }
+                continuation.resume(returning: Result { () throws(SelinuxStoreError) -> T in try body(handle) })
+            }
+        }
+        return try result.get()
+    }
+}

@@ -64,6 +64,13 @@ let targets: [Target] = [
     // SELinux profiles as CIL modules (SelinuxProfile translated, RawSelinuxProfile wrapped). Pure.
     .target(name: "SelinuxKit", dependencies: ["SPOAPI", "KubeModels"], swiftSettings: swiftSettings),
 
+    // libapparmor (system library).
+    .systemLibrary(name: "CAppArmor", path: "Sources/CAppArmor", pkgConfig: "libapparmor", providers: [.apt(["libapparmor-dev"])]),
+
+    // AppArmor on the node: support check, compilation with apparmor_parser, loading and
+    // removal through libapparmor's kernel interface.
+    .target(name: "AppArmorNode", dependencies: ["CAppArmor"], swiftSettings: swiftSettings),
+
     // libsemanage sessions with their messages captured (the callback is variadic).
     .target(name: "CSELinux", linkerSettings: [.linkedLibrary("semanage"), .linkedLibrary("selinux"), .linkedLibrary("sepol")]),
 
@@ -326,7 +333,7 @@ let targets: [Target] = [
     ),
     .testTarget(
         name: "AppArmorTests",
-        dependencies: ["AppArmorKit", "SPOAPI", "KubeModels", "KubeTestServer", .product(name: "Yams", package: "Yams")],
+        dependencies: ["AppArmorKit", "AppArmorNode", "SPOAPI", "KubeModels", "KubeTestServer", .product(name: "Yams", package: "Yams")],
         swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -156,6 +156,7 @@ struct SpocBinaryTests {
         #expect(auto.output.contains("(not running as root); falling back to ptrace\nspoc: recording /bin/true with ptrace\n"), "\(auto.output)")
         let profile = "\(outputs)/log-no-mkdir.json"
         try #"{"defaultAction":"SCMP_ACT_LOG","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#.write(toFile: profile, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: profile)
         let logging = try await asNobody(["run", "-p", profile, "--", "mkdir", "\(outputs)/x"])
         #expect(logging.status == 1)
         #expect(logging.output.contains("spoc: cannot read /dev/kmsg (Operation not permitted): logged syscalls will not be listed"), "\(logging.output)")

@@ -178,16 +178,39 @@ extension ResourceClient where Object: KubeResource {
         try await retryingOnConflict(name, namespace: namespace, maxAttempts: maxAttempts, mutate: mutate) { try await updateStatus($0) }
     }
 
+    /// Changes and updates `cached` (an informer's copy) without reading it first; only when
+    /// the cache was behind (`409 Conflict`) is the object read again and `mutate` re-applied,
+    /// as in ``update(_:namespace:maxAttempts:mutate:)``. Saves one GET per write while the
+    /// cache is current. `mutate` may run several times.
+    public func update(cached: Object, maxAttempts: Int = 5, mutate: (inout Object) throws -> Void) async throws -> Object {
+        try await retryingOnConflict(cached: cached, maxAttempts: maxAttempts, mutate: mutate) { try await update($0) }
+    }
+
+    /// As ``update(cached:maxAttempts:mutate:)``, for the `status` subresource.
+    public func updateStatus(cached: Object, maxAttempts: Int = 5, mutate: (inout Object) throws -> Void) async throws -> Object {
+        try await retryingOnConflict(cached: cached, maxAttempts: maxAttempts, mutate: mutate) { try await updateStatus($0) }
+    }
+
     private func retryingOnConflict(
-        _ name: String,
-        namespace: String?,
+        _ name: String? = nil,
+        namespace: String? = nil,
+        cached: Object? = nil,
         maxAttempts: Int,
         mutate: (inout Object) throws -> Void,
         write: (Object) async throws -> Object
     ) async throws -> Object {
         var attempt = 1
+        var cached = cached
+        let name = name ?? cached?.metadata.name ?? ""
+        let namespace = namespace ?? cached?.metadata.namespace
         while true {
-            var object = try await get(name, namespace: namespace)
+            var object: Object
+            if let copy = cached {
+                object = copy
+                cached = nil
+            } else {
+                object = try await get(name, namespace: namespace)
+            }
             try mutate(&object)
             do {
                 return try await write(object)

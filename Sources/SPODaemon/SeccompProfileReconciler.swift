@@ -211,14 +211,9 @@ public struct SeccompProfileReconciler: Reconciler {
             }
             return changed
         }
-        var cached = profile
-        guard apply(&cached) else { return }
-        let profiles = client.resource(SeccompProfile.self)
-        do {
-            _ = try await profiles.update(cached)
-        } catch let error as KubeAPIError where error.isConflict {
-            _ = try await profiles.update(profile.metadata.name ?? "", namespace: profile.metadata.namespace) { _ = apply(&$0) }
-        }
+        var copy = profile
+        guard apply(&copy) else { return }
+        _ = try await client.resource(SeccompProfile.self).update(cached: profile) { _ = apply(&$0) }
     }
 
     /// Creates this node's status with `state` (and why, for an error), or updates it when
@@ -253,12 +248,7 @@ public struct SeccompProfileReconciler: Reconciler {
             if let message { object.metadata.annotations = (object.metadata.annotations ?? [:]).merging([SPOMetadata.statusMessageAnnotation: message]) { $1 } }
             if object.metadata.annotations?.isEmpty == true { object.metadata.annotations = nil }
         }
-        apply(&status)
-        do {
-            status = try await statuses.update(status)
-        } catch let error as KubeAPIError where error.isConflict {
-            status = try await statuses.update(status.metadata.name ?? "", namespace: status.metadata.namespace) { apply(&$0) }
-        }
+        status = try await statuses.update(cached: status, mutate: apply)
     }
 
     // MARK: Deletion

@@ -56,16 +56,10 @@ public struct ProfileStatusAggregator<Profile: NodeInstalledProfile>: Reconciler
         let expected = daemonSets.get(name: configuration.spodName, namespace: configuration.operatorNamespace)?.status?.desiredNumberScheduled ?? 0
         let aggregate = ProfileAggregation.aggregate(live, expectedNodes: Int(expected))
         let now = KubeTime.format(clock())
-        let updated = ProfileAggregation.applying(aggregate, to: profile, now: now)
-        guard updated != profile else { return .done }
-        let resource = client.resource(Profile.self)
+        guard ProfileAggregation.applying(aggregate, to: profile, now: now) != profile else { return .done }
         do {
-            do {
-                _ = try await resource.updateStatus(updated)
-            } catch let error as KubeAPIError where error.isConflict {
-                _ = try await resource.updateStatus(key.name, namespace: key.namespace) { object in
-                    object = ProfileAggregation.applying(aggregate, to: object, now: now)
-                }
+            _ = try await client.resource(Profile.self).updateStatus(cached: profile) { object in
+                object = ProfileAggregation.applying(aggregate, to: object, now: now)
             }
         } catch let error as KubeAPIError where error.isNotFound {
             return .done

@@ -215,13 +215,8 @@ public struct SpodReconciler: Reconciler {
             object.status = status
             return true
         }
-        var cached = spod
-        guard apply(&cached) else { return }
-        let client = client.resource(SecurityProfilesOperatorDaemon.self)
-        do {
-            _ = try await client.updateStatus(cached)
-        } catch let error as KubeAPIError where error.isConflict {
-            _ = try await client.updateStatus(spod.metadata.name ?? "", namespace: spod.metadata.namespace) { _ = apply(&$0) }
-        }
+        var copy = spod
+        guard apply(&copy) else { return }
+        _ = try await client.resource(SecurityProfilesOperatorDaemon.self).updateStatus(cached: spod) { _ = apply(&$0) }
     }
 }

@@ -30,13 +30,7 @@ public struct WorkloadAnnotator<Profile: WorkloadTrackedProfile>: Reconciler {
         let listed: [String]? = workloads.isEmpty ? nil : workloads
         do {
             if (profile.activeWorkloads ?? []) != workloads {
-                var updated = profile
-                updated.activeWorkloads = listed
-                do {
-                    _ = try await resource.updateStatus(updated)
-                } catch let error as KubeAPIError where error.isConflict {
-                    _ = try await resource.updateStatus(key.name, namespace: key.namespace) { $0.activeWorkloads = listed }
-                }
+                _ = try await resource.updateStatus(cached: profile) { $0.activeWorkloads = listed }
                 logger.info("profile.workloads.changed", metadata: ["count": "\(workloads.count)"])
             }
             let holds = profile.metadata.finalizers?.contains(SPOMetadata.inUseFinalizer) == true

@@ -75,6 +75,26 @@ func apiError(_ error: any Error, _ check: (KubeAPIError) -> Bool) -> Bool {
         }
     }
 
+    @Test func updatingACachedCopyReadsOnlyWhenTheCacheWasBehind() async throws {
+        try await withClient { client, server in
+            let widgets = client.resource(Widget.self)
+            let fresh = try await widgets.create(Widget(name: "c", spec: ["n": 0]))
+            let requestsBefore = server.requests.count
+            let first = try await widgets.update(cached: fresh) { $0.spec = ["n": 1] }
+            #expect(first.spec?["n"] == 1)
+            #expect(server.requests.dropFirst(requestsBefore).map(\.method) == ["PUT"], "a current cache costs no GET")
+
+            // `fresh` is now stale: the PUT conflicts, the object is read and changed again.
+            try server.modify(Widget.self, namespace: "default", name: "c") { $0.spec = ["n": 5] }
+            let requestsMiddle = server.requests.count
+            let second = try await widgets.update(cached: fresh) { widget in
+                widget.spec = ["n": .int((widget.spec?["n"]?.intValue ?? 0) + 10)]
+            }
+            #expect(second.spec?["n"] == 15, "the mutation ran on the server's copy")
+            #expect(server.requests.dropFirst(requestsMiddle).map { "\($0.method) \($0.status)" } == ["PUT 409", "GET 200", "PUT 200"])
+        }
+    }
+
     @Test func staleUpdateConflictsAndRetryOnConflictWins() async throws {
         try await withClient { client, server in
             let widgets = client.resource(Widget.self)

@@ -11,14 +11,19 @@ import Glibc
 /// The spoc binary end to end, against this machine's kernel: recording with eBPF and
 /// ptrace, running under the recorded profiles, and the file commands' output and errors.
 @Suite(.serialized)
-struct SpocBinaryTests {
+final class SpocBinaryTests {
     let spoc: String
+    /// This test's scratch directory, removed when the test ends.
     let directory: URL
 
     init() throws {
         spoc = try builtProduct("spoc").path
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("spoc-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: directory)
     }
 
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }

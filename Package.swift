@@ -95,12 +95,15 @@ let targets: [Target] = [
     // and its log fields and counter labels, output de-duplication. Pure.
     .target(name: "AuditKit", dependencies: ["SPOAPI"], swiftSettings: swiftSettings),
 
+    // Where audit lines come from: files followed like tail -F, /dev/kmsg.
+    .target(name: "AuditSources", swiftSettings: swiftSettings),
+
     // The log enricher: audit sources (files, /dev/kmsg), pid → container → pod resolution,
     // backlog, de-duplicated output, counters.
     .target(
         name: "SPOEnricher",
         dependencies: [
-            "AuditKit", "ProcFS", "SPOAPI", "SeccompCompiler", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
+            "AuditKit", "AuditSources", "ProcFS", "SPOAPI", "SeccompCompiler", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "DequeModule", package: "swift-collections"),
         ],
@@ -203,6 +206,7 @@ let targets: [Target] = [
             "SPOAPI",
             "SPODaemon",
             "SPOEnricher",
+            "AuditSources",
             "KubeModels",
             "SPOManager",
             "SPOManagerKit",
@@ -220,7 +224,7 @@ let targets: [Target] = [
     .executableTarget(
         name: "spoc",
         dependencies: [
-            "SPOAPI", "KubeModels", "SeccompKit", "SeccompCompiler", "SyscallRecorder", "AuditKit", "ProcFS", "CSeccomp",
+            "SPOAPI", "KubeModels", "SeccompKit", "SeccompCompiler", "SyscallRecorder", "AuditKit", "AuditSources", "ProcFS", "CSeccomp",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         swiftSettings: swiftSettings
@@ -289,7 +293,7 @@ let targets: [Target] = [
     // Log enricher figures: parse and enrich throughput, a flood against the real process.
     .executableTarget(
         name: "enricher-bench",
-        dependencies: ["AuditKit", "SPOEnricher", "SPOServer", "KubeModels", "BenchSupport", logging],
+        dependencies: ["AuditKit", "AuditSources", "SPOEnricher", "SPOServer", "KubeModels", "BenchSupport", logging],
         path: "Benchmarks/EnricherBench",
         swiftSettings: swiftSettings
     ),
@@ -302,7 +306,7 @@ let targets: [Target] = [
     .testTarget(
         name: "EnricherTests",
         dependencies: [
-            "SPOEnricher", "AuditKit", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", lifecycle, logging,
+            "SPOEnricher", "AuditSources", "AuditKit", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", lifecycle, logging,
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             .product(name: "MetricsTestKit", package: "swift-metrics"),
         ],

@@ -1,4 +1,5 @@
 import AuditKit
+import AuditSources
 import BenchSupport
 import Foundation
 import Glibc

@@ -1,4 +1,5 @@
 import AuditKit
+import AuditSources
 import CoreMetrics
 import DequeModule
 import Logging

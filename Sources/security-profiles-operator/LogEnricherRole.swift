@@ -1,3 +1,4 @@
+import AuditSources
 import ArgumentParser
 import Foundation
 import KubeClient

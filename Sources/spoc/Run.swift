@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuditKit
+import AuditSources
 import CSeccomp
 import Foundation
 import ProcFS
@@ -50,9 +51,14 @@ extension Spoc {
             guard cseccomp_kernel_supports_filters() == 1 else {
                 throw fail("this kernel does not support seccomp filters", status: 125)
             }
-            let log = Self.logs(loaded.resolved) ? KernelLog.open() : nil
-            if Self.logs(loaded.resolved), log == nil {
-                note("cannot read /dev/kmsg (\(String(cString: strerror(errno)))): logged syscalls will not be listed")
+            let logs = Self.logs(loaded.resolved)
+            var log: KernelLog?
+            if logs {
+                do {
+                    log = KernelLog(reader: try KernelLogReader())
+                } catch {
+                    note("cannot read /dev/kmsg (\(String(cString: strerror(error.errno)))): logged syscalls will not be listed")
+                }
             }
 
             // Subscribed before the command starts, so that no fork is missed.
@@ -157,36 +163,22 @@ struct ProcessTree {
     }
 }
 
-/// The kernel log, read from its end without blocking: seccomp records of the run.
-final class KernelLog {
-    private let descriptor: Int32
+/// The kernel log from the moment the run starts: the seccomp records printed since the last
+/// call.
+struct KernelLog {
+    let reader: KernelLogReader
 
-    private init(descriptor: Int32) { self.descriptor = descriptor }
-
-    deinit { close(descriptor) }
-
-    static func open() -> KernelLog? {
-        let descriptor = Glibc.open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        lseek(descriptor, 0, SEEK_END)
-        return KernelLog(descriptor: descriptor)
-    }
-
-    /// The seccomp records printed since the last call.
     func drain() -> [AuditEvent] {
+        var batch = LineBatch()
         var events: [AuditEvent] = []
-        var buffer = [UInt8](repeating: 0, count: 8192)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                // EPIPE: records were overwritten before we read them; go on with the next.
-                if errno == EPIPE || errno == EINTR { continue }
-                break
+            // A read error other than "nothing more now" ends this drain; the next one retries.
+            let more = (try? reader.read(into: &batch, limit: 512)) ?? false
+            batch.forEachLine { line in
+                if let event = AuditLineParser.parse(line), case .seccomp = event.details { events.append(event) }
             }
-            if count == 0 { break }
-            let event = buffer.withUnsafeBytes { AuditLineParser.parse(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
-            if let event, case .seccomp = event.details { events.append(event) }
+            batch.removeAll()
+            if !more { return events }
         }
-        return events
     }
 }

@@ -1,4 +1,5 @@
 import AuditKit
+import AuditSources
 import Foundation
 import KubeClient
 import KubeModels

@@ -1,3 +1,4 @@
+import AuditSources
 import Foundation
 import KubeTestServer
 import SPOEnricher

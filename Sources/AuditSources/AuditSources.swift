@@ -224,14 +224,42 @@ public struct KmsgAuditSource: AuditSource {
     public var description: String { path }
 
     public func follow(_ handle: (LineBatch) async -> Void) async throws {
-        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else { throw AuditSourceError(path: path, operation: "open", errno: errno) }
-        defer { close(descriptor) }
-        if startAtEnd { lseek(descriptor, 0, SEEK_END) }
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        let reader = try KernelLogReader(path: path, startAtEnd: startAtEnd)
         var batch = LineBatch()
         while !Task.isCancelled {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            let more = try reader.read(into: &batch, limit: 512)
+            if more, batch.count < 512 { continue }
+            await handle(batch)
+            batch.removeAll()
+            if !more { try? await Task.sleep(for: pollInterval) }
+        }
+    }
+}
+
+/// `/dev/kmsg` read without blocking, one record per `read`: the messages (without the
+/// `<prio>,<seq>,<usec>,<flags>;` prefix) of the records available now. Records the kernel
+/// overwrote before they were read (`EPIPE`) are skipped. Shared by the enricher's source and
+/// `spoc run`.
+public final class KernelLogReader {
+    public let path: String
+    private let descriptor: Int32
+    private var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+
+    /// Opens the log at its newest record, or at its oldest with `startAtEnd: false`.
+    public init(path: String = "/dev/kmsg", startAtEnd: Bool = true) throws(AuditSourceError) {
+        self.path = path
+        descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { throw AuditSourceError(path: path, operation: "open", errno: errno) }
+        if startAtEnd { lseek(descriptor, 0, SEEK_END) }
+    }
+
+    deinit { close(descriptor) }
+
+    /// Appends available messages to `batch` until it holds `limit` lines; false when no
+    /// record is available now.
+    public func read(into batch: inout LineBatch, limit: Int) throws(AuditSourceError) -> Bool {
+        while batch.count < limit {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
             if count > 0 {
                 buffer.withUnsafeBytes { record in
                     let record = UnsafeRawBufferPointer(rebasing: record[0..<count])
@@ -240,10 +268,6 @@ public struct KmsgAuditSource: AuditSource {
                     let end = message.firstIndex(of: UInt8(ascii: "\n")) ?? message.endIndex
                     batch.append(line: message[..<end])
                 }
-                if batch.count >= 512 {
-                    await handle(batch)
-                    batch.removeAll()
-                }
                 continue
             }
             switch count < 0 ? errno : EAGAIN {
@@ -251,12 +275,11 @@ public struct KmsgAuditSource: AuditSource {
                 // EPIPE: the kernel overwrote records before we read them; the next read continues.
                 continue
             case EAGAIN:
-                await handle(batch)
-                batch.removeAll()
-                try? await Task.sleep(for: pollInterval)
+                return false
             case let error:
                 throw AuditSourceError(path: path, operation: "read", errno: error)
             }
         }
+        return true
     }
 }

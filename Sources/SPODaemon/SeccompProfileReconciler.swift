@@ -51,9 +51,8 @@ public struct SeccompProfileReconciler: Reconciler {
     public let identity: DaemonIdentity
     let profiles: Store<SeccompProfile>
     let spods: Store<SecurityProfilesOperatorDaemon>
-    /// This node's SecurityProfileNodeStatuses (an informer filtered by the node-name label).
-    let nodeStatuses: Store<SecurityProfileNodeStatus>
-    let client: KubernetesClient
+    /// This node's finalizer and status on each profile.
+    let nodeStatus: NodeProfileStatus<SeccompProfile>
     let directory: SeccompProfileDirectory
     /// Outcomes waiting for the status pass, and its queue.
     let outcomes: OutcomeBook
@@ -82,8 +81,7 @@ public struct SeccompProfileReconciler: Reconciler {
         self.identity = identity
         self.profiles = profiles
         self.spods = spods
-        self.nodeStatuses = nodeStatuses
-        self.client = client
+        self.nodeStatus = NodeProfileStatus(identity: identity, client: client, nodeStatuses: nodeStatuses)
         self.directory = directory
         self.outcomes = outcomes
         self.statusQueue = statusQueue
@@ -92,8 +90,6 @@ public struct SeccompProfileReconciler: Reconciler {
         self.seccompSupported = seccompSupported
         self.metrics = SeccompMetrics(factory: metricsFactory ?? MetricsSystem.factory)
     }
-
-    var finalizer: String { ProfileIdentity.nodeFinalizer(nodeName: identity.nodeName) }
 
     public func reconcile(_ key: ObjectKey, logger: Logger) async throws -> ReconcileResult {
         guard let namespace = key.namespace else { return .done }
@@ -164,7 +160,7 @@ public struct SeccompProfileReconciler: Reconciler {
     /// annotation on the profile, the node status, and the events.
     func publish(_ outcome: NodeOutcome, for profile: SeccompProfile) async throws {
         try await updateProfileMetadata(profile, merged: outcome.merged)
-        try await writeNodeStatus(outcome.state, message: outcome.problem?.message, for: profile)
+        try await nodeStatus.write(outcome.state, message: outcome.problem?.message, for: profile)
         if outcome.saved {
             await events.record(profile, type: .normal, reason: "SavedSeccompProfile", message: "Successfully saved profile to disk on \(identity.nodeName)")
         }
@@ -187,68 +183,15 @@ public struct SeccompProfileReconciler: Reconciler {
     // MARK: API objects
 
     /// This node's finalizer, the profile-id label and the `syscalls` annotation (the merged
-    /// rules, as upstream writes them), in one update of the cached object when anything differs.
+    /// rules, as upstream writes them).
     private func updateProfileMetadata(_ profile: SeccompProfile, merged: SeccompProfile.Spec?) async throws {
-        let id = ProfileIdentity.profileID(kind: SeccompProfile.kind, name: profile.metadata.name ?? "")
-        var annotation: String?
-        if let merged {
-            annotation = merged.syscalls.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data("null".utf8), as: UTF8.self) } ?? "null"
+        guard let merged else { return try await nodeStatus.claim(profile) }
+        let annotation = merged.syscalls.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data("null".utf8), as: UTF8.self) } ?? "null"
+        try await nodeStatus.claim(profile) { object in
+            guard object.metadata.annotations?[SPOMetadata.syscallsAnnotation] != annotation else { return false }
+            object.metadata.annotations = (object.metadata.annotations ?? [:]).merging([SPOMetadata.syscallsAnnotation: annotation]) { $1 }
+            return true
         }
-        let finalizer = self.finalizer
-        let apply = { (object: inout SeccompProfile) -> Bool in
-            var changed = false
-            if object.metadata.finalizers?.contains(finalizer) != true {
-                object.metadata.finalizers = (object.metadata.finalizers ?? []) + [finalizer]
-                changed = true
-            }
-            if object.metadata.labels?[SPOMetadata.profileIDLabel] == nil {
-                object.metadata.labels = (object.metadata.labels ?? [:]).merging([SPOMetadata.profileIDLabel: id]) { $1 }
-                changed = true
-            }
-            if let annotation, object.metadata.annotations?[SPOMetadata.syscallsAnnotation] != annotation {
-                object.metadata.annotations = (object.metadata.annotations ?? [:]).merging([SPOMetadata.syscallsAnnotation: annotation]) { $1 }
-                changed = true
-            }
-            return changed
-        }
-        var copy = profile
-        guard apply(&copy) else { return }
-        _ = try await client.resource(SeccompProfile.self).update(cached: profile) { _ = apply(&$0) }
-    }
-
-    /// Creates this node's status with `state` (and why, for an error), or updates it when
-    /// either differs.
-    private func writeNodeStatus(_ state: ProfileState, message: String?, for profile: SeccompProfile) async throws {
-        let statuses = client.resource(SecurityProfileNodeStatus.self)
-        let name = ProfileIdentity.nodeStatusName(profileName: profile.metadata.name ?? "", nodeName: identity.nodeName)
-        var current = nodeStatuses.get(name: name, namespace: profile.metadata.namespace)
-        if current == nil {
-            do {
-                var status = ProfileIdentity.nodeStatus(for: profile, nodeName: identity.nodeName, state: state)
-                if let message { status.metadata.annotations = [SPOMetadata.statusMessageAnnotation: message] }
-                _ = try await statuses.create(status)
-                return
-            } catch let error as KubeAPIError where error.isAlreadyExists {
-                // Created moments ago and not yet in the cache.
-                current = try await statuses.get(name, namespace: profile.metadata.namespace)
-            }
-        }
-        guard var status = current else { return }
-        try await setState(state, message: message, on: &status)
-    }
-
-    private func setState(_ state: ProfileState, message: String? = nil, on status: inout SecurityProfileNodeStatus) async throws {
-        guard status.status != state || status.metadata.labels?[SPOMetadata.profileStateLabel] != state.rawValue
-            || status.metadata.annotations?[SPOMetadata.statusMessageAnnotation] != message else { return }
-        let statuses = client.resource(SecurityProfileNodeStatus.self)
-        let apply = { (object: inout SecurityProfileNodeStatus) in
-            object.status = state
-            object.metadata.labels = (object.metadata.labels ?? [:]).merging([SPOMetadata.profileStateLabel: state.rawValue]) { $1 }
-            object.metadata.annotations?[SPOMetadata.statusMessageAnnotation] = nil
-            if let message { object.metadata.annotations = (object.metadata.annotations ?? [:]).merging([SPOMetadata.statusMessageAnnotation: message]) { $1 } }
-            if object.metadata.annotations?.isEmpty == true { object.metadata.annotations = nil }
-        }
-        status = try await statuses.update(cached: status, mutate: apply)
     }
 
     // MARK: Deletion
@@ -256,41 +199,16 @@ public struct SeccompProfileReconciler: Reconciler {
     private func delete(_ profile: SeccompProfile, logger: Logger) async throws -> ReconcileResult {
         let namespace = profile.metadata.namespace ?? ""
         let name = profile.metadata.name ?? ""
-        let statuses = client.resource(SecurityProfileNodeStatus.self)
-        let statusName = ProfileIdentity.nodeStatusName(profileName: name, nodeName: identity.nodeName)
-        var status = nodeStatuses.get(name: statusName, namespace: namespace)
-        if var current = status, current.status != .terminating {
-            try await setState(.terminating, on: &current)
-            status = current
-        }
-        // Pods still use it: keep the file; the finalizer's removal brings us back.
-        if profile.metadata.finalizers?.contains(SPOMetadata.inUseFinalizer) == true { return .done }
-
-        do {
-            if try directory.remove(namespace: namespace, name: name) { metrics.profileChanged(.delete) }
-        } catch {
-            metrics.error(.cannotRemove)
-            await events.record(profile, type: .warning, reason: OperatorMetric.SeccompErrorReason.cannotRemove.rawValue, message: "\(error)")
-            throw error
-        }
-        if profile.metadata.finalizers?.contains(finalizer) == true {
-            let finalizer = self.finalizer
+        let released = try await nodeStatus.delete(profile) {
             do {
-                _ = try await client.resource(SeccompProfile.self).update(name, namespace: namespace) { object in
-                    object.metadata.finalizers?.removeAll { $0 == finalizer }
-                }
-            } catch let error as KubeAPIError where error.isNotFound {
-                // Already gone.
+                if try directory.remove(namespace: namespace, name: name) { metrics.profileChanged(.delete) }
+            } catch {
+                metrics.error(.cannotRemove)
+                await events.record(profile, type: .warning, reason: OperatorMetric.SeccompErrorReason.cannotRemove.rawValue, message: "\(error)")
+                throw error
             }
         }
-        if status != nil {
-            do {
-                try await statuses.delete(statusName, namespace: namespace)
-            } catch let error as KubeAPIError where error.isNotFound {
-                // Garbage-collected with its owner already.
-            }
-        }
-        logger.info("seccomp.profile.removed")
+        if released { logger.info("seccomp.profile.removed") }
         return .done
     }
 }

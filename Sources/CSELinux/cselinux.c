@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <selinux/selinux.h>
 #include <semanage/semanage.h>
 #include <sepol/cil/cil.h>
@@ -124,6 +125,63 @@ char *cselinux_store_modules(cselinux_store *store) {
     for (int i = 0; i < count; i++) semanage_module_info_datum_destroy(semanage_module_list_nth(list, i));
     free(list);
     return names;
+}
+
+// Appends `bytes` and a NUL to a growing buffer; 0, or -1 when out of memory.
+static int push(char **buffer, size_t *length, size_t *capacity, const void *bytes, size_t size) {
+    if (*length + size + 1 > *capacity) {
+        size_t wanted = (*length + size + 1) * 2;
+        char *grown = realloc(*buffer, wanted);
+        if (!grown) return -1;
+        *buffer = grown;
+        *capacity = wanted;
+    }
+    memcpy(*buffer + *length, bytes, size);
+    (*buffer)[*length + size] = 0;
+    *length += size + 1;
+    return 0;
+}
+
+char *cselinux_store_sources(cselinux_store *store, uint16_t priority, size_t *length) {
+    semanage_module_info_t *list = NULL;
+    int count = 0;
+    if (semanage_module_list_all(store->handle, &list, &count) < 0) return NULL;
+    char *buffer = NULL;
+    size_t capacity = 0;
+    int failed = 0;
+    *length = 0;
+    for (int i = 0; i < count && !failed; i++) {
+        semanage_module_info_t *info = semanage_module_list_nth(list, i);
+        uint16_t level = 0;
+        const char *name = NULL;
+        if (semanage_module_info_get_priority(store->handle, info, &level) < 0 || level != priority) continue;
+        if (semanage_module_info_get_name(store->handle, info, &name) < 0) continue;
+        semanage_module_key_t *key = NULL;
+        if (semanage_module_key_create(store->handle, &key) < 0) { failed = 1; break; }
+        semanage_module_key_set_name(store->handle, key, name);
+        semanage_module_key_set_priority(store->handle, key, priority);
+        void *data = NULL;
+        size_t size = 0;
+        semanage_module_info_t *extracted = NULL;
+        if (semanage_module_extract(store->handle, key, 0, &data, &size, &extracted) < 0) {
+            failed = 1;
+        } else {
+            if (push(&buffer, length, &capacity, name, strlen(name)) < 0 || push(&buffer, length, &capacity, data, size) < 0) failed = 1;
+            munmap(data, size);
+            semanage_module_info_destroy(store->handle, extracted);
+            free(extracted);
+        }
+        semanage_module_key_destroy(store->handle, key);
+        free(key);
+    }
+    for (int i = 0; i < count; i++) semanage_module_info_destroy(store->handle, semanage_module_list_nth(list, i));
+    free(list);
+    if (failed) {
+        free(buffer);
+        return NULL;
+    }
+    // An empty list is an empty buffer, not a failure.
+    return buffer ? buffer : calloc(1, 1);
 }
 
 const char *cselinux_store_take_messages(cselinux_store *store) {

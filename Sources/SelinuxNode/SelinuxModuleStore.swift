@@ -30,11 +30,13 @@ public struct SelinuxModuleChange: Sendable, Hashable {
     }
 }
 
-/// What the SELinux reconcilers need from the node: install and remove modules, list them.
-/// A protocol so that tests of the reconcilers run without a policy store.
+/// What the SELinux reconcilers need from the node: install and remove modules, and what is
+/// installed. A protocol so that tests of the reconcilers run without a policy store.
 public protocol SelinuxModules: Sendable {
     func apply(_ change: SelinuxModuleChange) async throws(SelinuxStoreError)
-    func installed() async throws(SelinuxStoreError) -> Set<String>
+    /// The modules installed at the priority `apply` uses, by name, with the CIL each was
+    /// installed from. The system policy's modules (priority 100) are not among them.
+    func sources() async throws(SelinuxStoreError) -> [String: String]
 }
 
 /// The node's SELinux policy store through libsemanage, in process (no selinuxd).
@@ -79,13 +81,23 @@ public final class SelinuxModuleStore: SelinuxModules {
         }
     }
 
-    public func installed() async throws(SelinuxStoreError) -> Set<String> {
-        try await session(reload: false) { (handle) throws(SelinuxStoreError) -> Set<String> in
-            guard let names = cselinux_store_modules(handle) else {
-                throw SelinuxStoreError(operation: "listing modules", message: String(cString: cselinux_store_take_messages(handle)))
+    /// The priority libsemanage installs at unless told otherwise (and `semodule -i` too), so
+    /// that modules installed by the upstream operator are upgraded in place.
+    public static let priority: UInt16 = 400
+
+    public func sources() async throws(SelinuxStoreError) -> [String: String] {
+        try await session(reload: false) { (handle) throws(SelinuxStoreError) -> [String: String] in
+            var length = 0
+            guard let buffer = cselinux_store_sources(handle, Self.priority, &length) else {
+                throw SelinuxStoreError(operation: "reading the installed modules", message: String(cString: cselinux_store_take_messages(handle)))
             }
-            defer { free(names) }
-            return Set(String(cString: names).split(separator: "\n").map(String.init))
+            defer { free(buffer) }
+            // NUL-terminated name and source, alternating.
+            let strings = UnsafeRawBufferPointer(start: buffer, count: length).split(separator: 0, omittingEmptySubsequences: false)
+                .dropLast().map { String(decoding: $0, as: UTF8.self) }
+            var sources: [String: String] = [:]
+            for index in stride(from: 0, to: strings.count - 1, by: 2) { sources[strings[index]] = strings[index + 1] }
+            return sources
         }
     }
 

@@ -4,6 +4,7 @@
 #define CSELINUX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// A connected libsemanage handle with its captured messages.
 typedef struct cselinux_store cselinux_store;
@@ -21,6 +22,10 @@ int cselinux_store_remove(cselinux_store *store, const char *name);
 int cselinux_store_commit(cselinux_store *store);
 /// The installed modules' names, one per line (malloc'd; free it), or NULL.
 char *cselinux_store_modules(cselinux_store *store);
+/// The modules installed at `priority` (400 is what `semodule -i` and libsemanage use by
+/// default) with their source as installed: a malloc'd buffer of NUL-terminated name and source
+/// strings, alternating, `*length` bytes in all (free it). NULL on failure.
+char *cselinux_store_sources(cselinux_store *store, uint16_t priority, size_t *length);
 /// The error and warning messages since the last call (owned by the store).
 const char *cselinux_store_take_messages(cselinux_store *store);
 /// Disconnects and frees.

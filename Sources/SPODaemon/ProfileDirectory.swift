@@ -65,7 +65,13 @@ public struct LocalFileSystem: ProfileFileSystem {
         var path = ""
         for component in directory.split(separator: "/") {
             path += "/" + component
-            if mkdir(path, mode) != 0, errno != EEXIST { throw FileSystemError("mkdir", path) }
+            if mkdir(path, mode) == 0 {
+                // The mode exactly, whatever the umask (libsemanage's commits change it for
+                // the whole process while they run).
+                guard chmod(path, mode) == 0 else { throw FileSystemError("chmod", path) }
+            } else if errno != EEXIST {
+                throw FileSystemError("mkdir", path)
+            }
         }
     }
 

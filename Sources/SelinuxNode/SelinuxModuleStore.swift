@@ -1,5 +1,6 @@
 import CSELinux
 import Dispatch
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -46,11 +47,17 @@ public protocol SelinuxModules: Sendable {
 /// time, on a dedicated queue rather than a Swift concurrency thread. A failed commit leaves
 /// the store as it was. After a commit the new policy is loaded into the kernel when the node
 /// runs SELinux; otherwise only the store changes.
+///
+/// libsemanage works out its store paths once per process, so a process uses one root: a
+/// store under another root is refused with a clear error rather than silently given the
+/// first root's store.
 public final class SelinuxModuleStore: SelinuxModules {
     public let root: String
     public let store: String
     /// One queue for all stores: libsemanage's root is process-wide.
     private static let queue = DispatchQueue(label: "spo.selinux.store")
+    /// The root libsemanage was first used with (accessed on `queue` only).
+    nonisolated(unsafe) private static var processRoot: String?
 
     public init(root: String = "/", store: String = "default") {
         self.root = root
@@ -114,6 +121,10 @@ public final class SelinuxModuleStore: SelinuxModules {
         let root = self.root, store = self.store
         let result: Result<T, SelinuxStoreError> = await withCheckedContinuation { continuation in
             Self.queue.async {
+                if let problem = Self.check(root: root, store: store) {
+                    continuation.resume(returning: .failure(SelinuxStoreError(operation: "opening the policy store", message: problem)))
+                    return
+                }
                 var error = [CChar](repeating: 0, count: 1024)
                 guard let handle = cselinux_store_open(root, store, reload ? 1 : 0, &error, error.count) else {
                     let message = error.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
@@ -125,5 +136,20 @@ public final class SelinuxModuleStore: SelinuxModules {
             }
         }
         return try result.get()
+    }
+
+    /// Why libsemanage cannot open `store` under `root` in this process, checked before it is
+    /// asked; claims the process's root on first use. Runs on `queue`.
+    private static func check(root: String, store: String) -> String? {
+        var isDirectory: ObjCBool = false
+        let path = (root.hasSuffix("/") ? root : root + "/") + "var/lib/selinux/\(store)"
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return "no SELinux policy store \"\(store)\" under \(root)"
+        }
+        if let processRoot, processRoot != root {
+            return "this process already uses the policy root \(processRoot); libsemanage keeps one root per process"
+        }
+        processRoot = root
+        return nil
     }
 }

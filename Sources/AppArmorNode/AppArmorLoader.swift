@@ -14,6 +14,8 @@ public struct AppArmorError: Error, Hashable, Sendable, CustomStringConvertible 
         case invalidPolicy
         /// The kernel refused the compiled policy, or its removal.
         case kernel
+        /// The kernel has no profile of that name to remove.
+        case notLoaded
     }
 
     public var kind: Kind
@@ -32,7 +34,8 @@ public struct AppArmorError: Error, Hashable, Sendable, CustomStringConvertible 
 public protocol AppArmorKernel: Sendable {
     /// nil when the kernel can load policy, else why not.
     func unsupportedReason() -> String?
-    func replace(_ compiled: [UInt8]) throws(AppArmorError)
+    /// Loads or replaces profile `name` from its binary policy.
+    func replace(_ name: String, compiled: [UInt8]) throws(AppArmorError)
     func remove(_ name: String) throws(AppArmorError)
 }
 
@@ -49,20 +52,21 @@ public struct LibAppArmorKernel: AppArmorKernel {
         }
     }
 
-    public func replace(_ compiled: [UInt8]) throws(AppArmorError) {
+    public func replace(_ name: String, compiled: [UInt8]) throws(AppArmorError) {
         let interface = try open()
         defer { aa_kernel_interface_unref(interface) }
         let rc = compiled.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { aa_kernel_interface_replace_policy(interface, $0.baseAddress, $0.count) }
         }
-        guard rc == 0 else { throw AppArmorError(.kernel, "the kernel refused the policy: \(String(cString: strerror(errno)))") }
+        guard rc == 0 else { throw AppArmorError(.kernel, "the kernel refused profile \(name): \(String(cString: strerror(errno)))") }
     }
 
     public func remove(_ name: String) throws(AppArmorError) {
         let interface = try open()
         defer { aa_kernel_interface_unref(interface) }
         guard aa_kernel_interface_remove_policy(interface, name) == 0 else {
-            throw AppArmorError(.kernel, "the kernel did not remove profile \(name): \(String(cString: strerror(errno)))")
+            let code = errno
+            throw AppArmorError(code == ENOENT ? .notLoaded : .kernel, "the kernel did not remove profile \(name): \(String(cString: strerror(code)))")
         }
     }
 
@@ -96,7 +100,7 @@ public struct AppArmorLoader: Sendable {
     public func load(name: String, text: String) async throws(AppArmorError) {
         if let reason = kernel.unsupportedReason() { throw AppArmorError(.notSupported, reason) }
         let compiled = try await compile(name: name, text: text)
-        try kernel.replace(compiled)
+        try kernel.replace(name, compiled: compiled)
     }
 
     /// Removes profile `name` from the kernel.
@@ -107,15 +111,19 @@ public struct AppArmorLoader: Sendable {
 
     /// The binary policy of `text`, which must define profile `name`.
     public func compile(name: String, text: String) async throws(AppArmorError) -> [UInt8] {
+        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/") else {
+            throw AppArmorError(.invalidPolicy, "\"\(name)\" cannot name an AppArmor profile")
+        }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spo-apparmor-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try Data(text.utf8).write(to: directory.appendingPathComponent("profile"))
+            try Data(text.utf8).write(to: directory.appendingPathComponent(name))
         } catch {
             throw AppArmorError(.invalidPolicy, "cannot stage the profile for apparmor_parser: \(error.localizedDescription)")
         }
         defer { try? FileManager.default.removeItem(at: directory) }
-        let source = directory.appendingPathComponent("profile").path, output = directory.appendingPathComponent("profile.bin").path
+        // Named like the profile, so the parser's messages name it rather than a temporary path.
+        let source = directory.appendingPathComponent(name).path, output = directory.appendingPathComponent("\(name).bin").path
         let features = featuresFile.map { ["-M", $0] } ?? []
 
         let names = try await run(["-N"] + features + [source], in: directory)
@@ -155,7 +163,8 @@ public struct AppArmorLoader: Sendable {
         }
         let text = FileManager.default.contents(atPath: log).map { String(decoding: $0, as: UTF8.self) } ?? ""
         guard status == 0 else {
-            let reason = text.split(separator: "\n").filter { !$0.hasPrefix("Cache read/write disabled") }.joined(separator: "; ")
+            let reason = text.replacingOccurrences(of: directory.path + "/", with: "")
+                .split(separator: "\n").filter { !$0.hasPrefix("Cache read/write disabled") }.joined(separator: "; ")
             throw AppArmorError(.invalidPolicy, reason.isEmpty ? "apparmor_parser failed (status \(status))" : reason)
         }
         return text

@@ -18,9 +18,9 @@ struct AppArmorLoaderTests {
 
         func unsupportedReason() -> String? { reason }
 
-        func replace(_ compiled: [UInt8]) throws(AppArmorError) {
-            calls.withLock { $0.append("replace \(compiled.count > 0 ? "policy" : "empty")") }
-            if refuse { throw AppArmorError(.kernel, "the kernel refused the policy: Permission denied") }
+        func replace(_ name: String, compiled: [UInt8]) throws(AppArmorError) {
+            calls.withLock { $0.append("replace \(name) \(compiled.count > 0 ? "policy" : "empty")") }
+            if refuse { throw AppArmorError(.kernel, "the kernel refused profile \(name): Permission denied") }
         }
 
         func remove(_ name: String) throws(AppArmorError) {
@@ -37,7 +37,7 @@ struct AppArmorLoaderTests {
     @Test func thisKernelHasNoAppArmorAndSaysSo() {
         #expect(LibAppArmorKernel().unsupportedReason() == "AppArmor not supported on node")
         #expect(throws: AppArmorError(.kernel, "cannot open the kernel's AppArmor interface: No such file or directory")) {
-            try LibAppArmorKernel().replace([1, 2, 3])
+            try LibAppArmorKernel().replace("web", compiled: [1, 2, 3])
         }
         #expect(throws: AppArmorError(.kernel, "cannot open the kernel's AppArmor interface: No such file or directory")) {
             try LibAppArmorKernel().remove("web")
@@ -59,7 +59,7 @@ struct AppArmorLoaderTests {
         #expect(Array(compiled.prefix(4)) == [0x04, 0x08, 0x00, 0x76], "binary policy header")
         try await loader(kernel).load(name: "web", text: policy)
         try loader(kernel).unload(name: "web")
-        #expect(kernel.calls.withLock { $0 } == ["replace policy", "remove web"])
+        #expect(kernel.calls.withLock { $0 } == ["replace web policy", "remove web"])
     }
 
     @Test func nothingReachesTheKernelUnlessTheTextCompilesAndNamesTheProfile() async throws {
@@ -84,7 +84,7 @@ struct AppArmorLoaderTests {
         #expect(kernel.calls.withLock { $0 } == [])
         kernel.reason = nil
         kernel.refuse = true
-        await #expect(throws: AppArmorError(.kernel, "the kernel refused the policy: Permission denied")) {
+        await #expect(throws: AppArmorError(.kernel, "the kernel refused profile web: Permission denied")) {
             try await loader(kernel).load(name: "web", text: policy)
         }
     }

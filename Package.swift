@@ -110,11 +110,13 @@ let targets: [Target] = [
         swiftSettings: swiftSettings
     ),
 
-    // The node daemon's reconcilers and their node-side I/O (profile files).
+    // The node daemon's reconcilers (seccomp files, AppArmor in the kernel, SELinux modules in
+    // the policy store) and their node-side I/O.
     .target(
         name: "SPODaemon",
         dependencies: [
-            "SPOAPI", "SeccompKit", "SeccompCompiler", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
+            "SPOAPI", "SeccompKit", "SeccompCompiler", "AppArmorKit", "AppArmorNode", "SelinuxKit", "SelinuxNode",
+            "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ],
         swiftSettings: swiftSettings
@@ -205,6 +207,7 @@ let targets: [Target] = [
             "SPOManifests",
             "SPOAPI",
             "SPODaemon",
+            "SelinuxNode",
             "SPOEnricher",
             "AuditSources",
             "KubeModels",
@@ -324,7 +327,8 @@ let targets: [Target] = [
     .testTarget(
         name: "DaemonTests",
         dependencies: [
-            "SPODaemon", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", lifecycle, logging,
+            "SPODaemon", "AppArmorNode", "SelinuxNode", "SelinuxKit", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer",
+            lifecycle, logging,
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             .product(name: "MetricsTestKit", package: "swift-metrics"),
         ],

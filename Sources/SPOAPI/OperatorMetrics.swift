@@ -78,4 +78,25 @@ public enum OperatorMetric: String, CaseIterable, Sendable {
         case cannotUpdate = "CannotUpdateSeccompProfile"
         case cannotUpdateNodeStatus = "CannotUpdateNodeStatus"
     }
+
+    /// Values of `selinux_profile_error_total{reason}` this operator reports (upstream's
+    /// selinuxd-only reasons have no counterpart without selinuxd).
+    public enum SelinuxErrorReason: String, CaseIterable, Sendable {
+        /// Validation failed or the policy store refused the module.
+        case cannotSave = "CannotSaveSelinuxPolicy"
+        /// The installed modules could not be read from the policy store.
+        case cannotGetStatus = "CannotGetPolicyStatus"
+        /// The node status could not be written.
+        case cannotUpdateStatus = "CannotUpdatePolicyStatus"
+        case cannotRemove = "CannotRemoveSelinuxPolicy"
+    }
+
+    /// Values of `apparmor_profile_error_total{reason}`.
+    public enum AppArmorErrorReason: String, CaseIterable, Sendable {
+        case notSupportedOnNode = "AppArmorNotSupportedOnNode"
+        case cannotLoad = "CannotLoadAppArmorProfile"
+        case cannotUnload = "CannotUnloadAppArmorProfile"
+        case cannotUpdate = "CannotUpdateAppArmorProfile"
+        case cannotUpdateNodeStatus = "CannotUpdateNodeStatus"
+    }
 }

@@ -1,7 +1,9 @@
+import CoreMetrics
 import KubeClient
 import KubeModels
 import KubeRuntime
 import SPOAPI
+import Synchronization
 
 /// One node's share of a profile in the API, the same for every profile kind (reference
 /// §2.3-§2.5): this node's finalizer and the profile-id label on the profile, this node's
@@ -86,11 +88,11 @@ public struct NodeProfileStatus<Profile: KubeResource>: Sendable {
 
     /// The deletion of a profile being deleted: this node's status goes `Terminating`; while
     /// pods still use the profile (`in-use-by-active-pods`) nothing else happens, and the
-    /// finalizer's removal brings the profile back. Then `uninstall` removes it from the node,
-    /// and only once that succeeded are this node's finalizer and status removed. Returns
-    /// whether the profile was released (false: held by pods).
+    /// finalizer's removal brings the profile back. Then `uninstall` removes it from the node
+    /// (returning false while the removal is still under way), and only once it is gone are
+    /// this node's finalizer and status removed. Returns whether the profile was released.
     @discardableResult
-    public func delete(_ profile: Profile, uninstall: () async throws -> Void) async throws -> Bool {
+    public func delete(_ profile: Profile, uninstall: () async throws -> Bool) async throws -> Bool {
         let namespace = profile.metadata.namespace
         let status = current(of: profile)
         if let status, status.status != .terminating {
@@ -98,7 +100,7 @@ public struct NodeProfileStatus<Profile: KubeResource>: Sendable {
         }
         if profile.metadata.finalizers?.contains(SPOMetadata.inUseFinalizer) == true { return false }
 
-        try await uninstall()
+        guard try await uninstall() else { return false }
         if profile.metadata.finalizers?.contains(finalizer) == true {
             let finalizer = self.finalizer
             do {
@@ -121,5 +123,72 @@ public struct NodeProfileStatus<Profile: KubeResource>: Sendable {
 
     private func statusName(_ profile: Profile) -> String {
         ProfileIdentity.nodeStatusName(profileName: profile.metadata.name ?? "", nodeName: identity.nodeName)
+    }
+}
+
+/// A profile kind's two counters with the upstream names (reference §7.2), through
+/// swift-metrics: operations (`update`, `delete`) and errors by reason.
+struct ProfileCounters<Reason: RawRepresentable<String> & Sendable>: Sendable {
+    let operations: OperatorMetric
+    let errors: OperatorMetric
+    let factory: any MetricsFactory
+
+    func profileChanged(_ operation: OperatorMetric.Operation) {
+        Counter(label: operations.name, dimensions: [(OperatorMetric.Label.operation, operation.rawValue)], factory: factory).increment()
+    }
+
+    func error(_ reason: Reason) {
+        Counter(label: errors.name, dimensions: [(OperatorMetric.Label.reason, reason.rawValue)], factory: factory).increment()
+    }
+}
+
+/// How one node reports a profile of a kind whose installation takes a while (AppArmor,
+/// SELinux): the node status, and the event and counter of a change, each once. A problem
+/// already reported (remembered since the start, or shown by the node status after a
+/// restart) is not reported again, so resyncs and restarts send no events and count nothing.
+final class NodeProfileReport<Profile: KubeResource, Reason: RawRepresentable<String> & Sendable>: Sendable {
+    let nodeStatus: NodeProfileStatus<Profile>
+    let events: EventRecorder
+    let counters: ProfileCounters<Reason>
+    /// The last problem reported per profile (by uid): the informer's copy of the node status
+    /// lags behind its writes.
+    private let reported = Mutex<[String: String]>([:])
+
+    init(nodeStatus: NodeProfileStatus<Profile>, events: EventRecorder, counters: ProfileCounters<Reason>) {
+        self.nodeStatus = nodeStatus
+        self.events = events
+        self.counters = counters
+    }
+
+    /// Longest message put into a node status annotation and an event.
+    static var maximumMessageLength: Int { 1024 }
+
+    /// `Error` with `message` on this node, with a Warning event `reason` and the error counter
+    /// unless this problem was reported already.
+    func failed(_ profile: Profile, _ reason: Reason, _ message: String) async throws {
+        let message = message.count > Self.maximumMessageLength ? String(message.prefix(Self.maximumMessageLength - 1)) + "…" : message
+        let current = nodeStatus.current(of: profile)
+        let shown = current?.status == .error && current?.metadata.annotations?[SPOMetadata.statusMessageAnnotation] == message
+        let uid = profile.metadata.uid ?? ""
+        let known = reported.withLock { reported in
+            defer { reported[uid] = message }
+            return reported[uid] == message
+        }
+        if !shown, !known {
+            counters.error(reason)
+            await events.record(profile, type: .warning, reason: reason.rawValue, message: message)
+        }
+        try await nodeStatus.write(.error, message: message, for: profile)
+    }
+
+    /// `state` on this node; when the node changed (`event` given), the Normal event and the
+    /// `update` counter.
+    func succeeded(_ profile: Profile, _ state: ProfileState, event: (reason: String, message: String)? = nil) async throws {
+        _ = reported.withLock { $0.removeValue(forKey: profile.metadata.uid ?? "") }
+        if let event {
+            counters.profileChanged(.update)
+            await events.record(profile, type: .normal, reason: event.reason, message: event.message)
+        }
+        try await nodeStatus.write(state, for: profile)
     }
 }

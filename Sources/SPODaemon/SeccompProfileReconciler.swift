@@ -22,23 +22,6 @@ public struct DaemonIdentity: Sendable {
     }
 }
 
-/// The seccomp counters with the upstream names (reference §7.2), through swift-metrics.
-struct SeccompMetrics: Sendable {
-    let factory: any MetricsFactory
-
-    func profileChanged(_ operation: OperatorMetric.Operation) {
-        Counter(
-            label: OperatorMetric.seccompProfile.name, dimensions: [(OperatorMetric.Label.operation, operation.rawValue)], factory: factory
-        ).increment()
-    }
-
-    func error(_ reason: OperatorMetric.SeccompErrorReason) {
-        Counter(
-            label: OperatorMetric.seccompProfileError.name, dimensions: [(OperatorMetric.Label.reason, reason.rawValue)], factory: factory
-        ).increment()
-    }
-}
-
 /// Installs one node's share of every SeccompProfile (reference §3.3 and §3.7, with the
 /// deviations the project chose): the profile file under the kubelet's seccomp directory,
 /// this node's finalizer on the profile and this node's SecurityProfileNodeStatus.
@@ -59,7 +42,7 @@ public struct SeccompProfileReconciler: Reconciler {
     let statusQueue: WorkQueue<ObjectKey>
     let events: EventRecorder
     let builtInProfiles: [String: SeccompProfile.Spec]
-    let metrics: SeccompMetrics
+    let metrics: ProfileCounters<OperatorMetric.SeccompErrorReason>
     /// Whether this node's kernel enforces seccomp filters; when not, every profile is an
     /// `Error` (`SeccompNotSupportedOnNode`) and nothing is written.
     let seccompSupported: Bool
@@ -88,7 +71,7 @@ public struct SeccompProfileReconciler: Reconciler {
         self.events = events
         self.builtInProfiles = builtInProfiles
         self.seccompSupported = seccompSupported
-        self.metrics = SeccompMetrics(factory: metricsFactory ?? MetricsSystem.factory)
+        self.metrics = ProfileCounters(operations: .seccompProfile, errors: .seccompProfileError, factory: metricsFactory ?? MetricsSystem.factory)
     }
 
     public func reconcile(_ key: ObjectKey, logger: Logger) async throws -> ReconcileResult {
@@ -207,6 +190,7 @@ public struct SeccompProfileReconciler: Reconciler {
                 await events.record(profile, type: .warning, reason: OperatorMetric.SeccompErrorReason.cannotRemove.rawValue, message: "\(error)")
                 throw error
             }
+            return true
         }
         if released { logger.info("seccomp.profile.removed") }
         return .done

@@ -10,6 +10,7 @@ import SPOManager
 import SPOManagerKit
 import SPOManifests
 import SPOServer
+import SelinuxNode
 import SeccompKit
 import ServiceLifecycle
 import UnixSignals
@@ -259,10 +260,9 @@ extension SecurityProfilesOperator {
             // A node's daemon writes a few objects per profile; bulk changes should not queue
             // behind the manager's conservative limit.
             let configuration = try cluster.loadConfiguration(qps: 200, burst: 400)
-            let requested = [("SelinuxProfiles", withSelinux), ("AppArmorProfiles", withAppArmor), ("profile recording", withRecording)]
-            for (feature, on) in requested where on {
+            if withRecording {
                 Logger(label: "spo.daemon").warning("daemon.feature_unavailable", metadata: [
-                    "feature": "\(feature)", "detail": "enabled in the spod, but this daemon version installs SeccompProfiles only",
+                    "feature": "profile recording", "detail": "enabled in the spod, but this daemon version does not record profiles",
                 ])
             }
             let identity = DaemonIdentity(
@@ -271,9 +271,25 @@ extension SecurityProfilesOperator {
                 spodName: environment["SPOD_NAME"] ?? SecurityProfilesOperatorDaemon.defaultName)
             try await KubernetesClient.withClient(configuration: configuration) { client in
                 let seccomp = SeccompDaemon(client: client, identity: identity, kubeletDirectory: kubelet, builtInProfiles: BuiltInProfiles.all)
+                var services = seccomp.services
+                var checks = [HealthServer.Check(name: "seccomp-spod") { seccomp.isReady }]
+                if withAppArmor {
+                    // A node without AppArmor reports it on every AppArmorProfile; the daemon
+                    // stays ready for the other kinds.
+                    let appArmor = NodeProfileDaemon.appArmor(client: client, identity: identity)
+                    services += appArmor.services
+                    checks.append(HealthServer.Check(name: "apparmor-spod") { appArmor.hasSynced })
+                }
+                if withSelinux {
+                    let committer = SelinuxModuleCommitter(modules: SelinuxModuleStore())
+                    let selinux = NodeProfileDaemon.selinux(SelinuxProfile.self, client: client, identity: identity, committer: committer)
+                    let raw = NodeProfileDaemon.selinux(RawSelinuxProfile.self, client: client, identity: identity, committer: committer)
+                    services += selinux.services + raw.services
+                    checks.append(HealthServer.Check(name: "selinux-spod") { selinux.hasSynced && raw.hasSynced })
+                }
                 try await runRole(
-                    "daemon", options: options, services: seccomp.services, server: configuration.server.absoluteString,
-                    checks: [HealthServer.Check(name: "seccomp-spod") { seccomp.isReady }],
+                    "daemon", options: options, services: services, server: configuration.server.absoluteString,
+                    checks: checks,
                     metrics: MetricsServing(registry: registry, client: client, defaultPort: 9443, namespace: identity.operatorNamespace))
             }
         }

@@ -174,6 +174,56 @@ struct LogRecordMissing: Error {
         }
     }
 
+    /// With AppArmor and SELinux enabled on this machine (no AppArmor in the kernel): each
+    /// AppArmorProfile says so once, seccomp profiles are unaffected, the daemon is ready, and
+    /// its requests for the new kinds are granted by the shipped RBAC.
+    @Test func daemonWithAppArmorAndSelinuxReportsANodeWithoutAppArmor() async throws {
+        try await KubeTestServer.withServer(resources: operatorResources) { server in
+            let kubeconfig = try writeKubeconfig(for: server)
+            let kubelet = FileManager.default.temporaryDirectory.appendingPathComponent("kubelet-\(UUID().uuidString)").path
+            defer {
+                try? FileManager.default.removeItem(at: kubeconfig)
+                try? FileManager.default.removeItem(atPath: kubelet)
+            }
+            try server.seed(SeccompProfile(metadata: ObjectMeta(name: "log", namespace: "default"), spec: .init(defaultAction: .log)))
+            try server.seed(AppArmorProfile(metadata: ObjectMeta(name: "web", namespace: "default"), spec: .init(policy: "profile web { }")))
+            try applyMetricsClientRole(to: server)
+            let scraperToken = "scraper-\(UUID().uuidString)"
+            server.addServiceAccountToken(scraperToken, namespace: "security-profiles-operator", name: "default")
+            let running = try OperatorProcess(
+                ["daemon", "--kubeconfig", kubeconfig.path, "--kubelet-dir", kubelet, "--with-apparmor=true", "--with-selinux=true",
+                 "--health-probe-host", "127.0.0.1", "--health-probe-port", "0", "--metrics-host", "127.0.0.1", "--metrics-port", "0"],
+                environment: ["NODE_NAME": "node-1", "OPERATOR_NAMESPACE": "security-profiles-operator"])
+            let unsupported = try await running.waitForRecord("apparmor.not_supported_on_node")
+            #expect(unsupported["reason"] as? String == "AppArmor not supported on node")
+            let listening = try await running.waitForRecord("health.listening")
+            let port = try #require((listening["http.port"] as? String).flatMap(Int.init))
+
+            let deadline = ContinuousClock.now + .seconds(20)
+            func state(_ name: String) -> ProfileState? { server.object(SecurityProfileNodeStatus.self, namespace: "default", name: "\(name)-node-1")?.status }
+            while (state("web") != .error || state("log") != .installed), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let status = server.object(SecurityProfileNodeStatus.self, namespace: "default", name: "web-node-1")
+            #expect(status?.status == .error)
+            #expect(status?.metadata.annotations?["spo.x-k8s.io/status-message"] == "AppArmor not supported on node")
+            #expect(state("log") == .installed)
+            #expect(try await get("http://127.0.0.1:\(port)/readyz") == (200, "ok"))
+
+            let metrics = try await running.waitForRecord("metrics.listening")
+            let metricsBase = "https://127.0.0.1:\(try #require((metrics["http.port"] as? String).flatMap(Int.init)))"
+            let scraped = try await getTLS(metricsBase + "/metrics-spod", trust: nil, token: scraperToken)
+            #expect(scraped.1.contains("security_profiles_operator_apparmor_profile_error_total{reason=\"AppArmorNotSupportedOnNode\"} 1\n"))
+            let check = try await promtoolCheck(scraped.1)
+            #expect(check.status == 0, "\(check.output)")
+            let used = Set(server.requests.map(Permission.init))
+            let granted = try Permission.granted(in: "deploy/rbac/daemon.yaml")
+            #expect(used.subtracting(granted).isEmpty, "not granted: \(used.subtracting(granted))")
+            #expect(used.contains { $0.resource == "selinuxprofiles" } && used.contains { $0.resource == "rawselinuxprofiles" })
+            #expect(try await running.stop() == 0)
+        }
+    }
+
     @Test func daemonWithoutNodeNameFailsWithAClearError() async throws {
         let result = try await runToCompletion(try operatorBinary(), ["daemon"], environment: ["PATH": "/usr/bin:/bin"])
         #expect(result.status != 0)

@@ -112,19 +112,27 @@ struct LogRecordMissing: Error {
     var seen: [String]
 }
 
+/// A test API server for a daemon process: a kubeconfig, an empty kubelet directory, the
+/// SeccompProfile `default/log`, and a token of a client allowed to scrape the metrics.
+func withDaemonCluster(_ body: (KubeTestServer, URL, String, String) async throws -> Void) async throws {
+    try await KubeTestServer.withServer(resources: operatorResources) { server in
+        let kubeconfig = try writeKubeconfig(for: server)
+        let kubelet = FileManager.default.temporaryDirectory.appendingPathComponent("kubelet-\(UUID().uuidString)").path
+        defer {
+            try? FileManager.default.removeItem(at: kubeconfig)
+            try? FileManager.default.removeItem(atPath: kubelet)
+        }
+        try server.seed(SeccompProfile(metadata: ObjectMeta(name: "log", namespace: "default"), spec: .init(defaultAction: .log)))
+        try applyMetricsClientRole(to: server)
+        let scraperToken = "scraper-\(UUID().uuidString)"
+        server.addServiceAccountToken(scraperToken, namespace: "security-profiles-operator", name: "default")
+        try await body(server, kubeconfig, kubelet, scraperToken)
+    }
+}
+
 @Suite(.serialized) struct BinaryTests {
     @Test func daemonInstallsProfilesFromTheClusterAndStopsCleanlyOnSIGTERM() async throws {
-        try await KubeTestServer.withServer(resources: operatorResources) { server in
-            let kubeconfig = try writeKubeconfig(for: server)
-            let kubelet = FileManager.default.temporaryDirectory.appendingPathComponent("kubelet-\(UUID().uuidString)").path
-            defer {
-                try? FileManager.default.removeItem(at: kubeconfig)
-                try? FileManager.default.removeItem(atPath: kubelet)
-            }
-            try server.seed(SeccompProfile(metadata: ObjectMeta(name: "log", namespace: "default"), spec: .init(defaultAction: .log)))
-            try applyMetricsClientRole(to: server)
-            let scraperToken = "scraper-\(UUID().uuidString)"
-            server.addServiceAccountToken(scraperToken, namespace: "security-profiles-operator", name: "default")
+        try await withDaemonCluster { server, kubeconfig, kubelet, scraperToken in
             // The first list of profiles is slow: readiness must wait for it.
             server.faults.inject(.delay(.seconds(2)), method: "GET", pathContains: "seccompprofiles")
             let running = try OperatorProcess(
@@ -178,18 +186,8 @@ struct LogRecordMissing: Error {
     /// AppArmorProfile says so once, seccomp profiles are unaffected, the daemon is ready, and
     /// its requests for the new kinds are granted by the shipped RBAC.
     @Test func daemonWithAppArmorAndSelinuxReportsANodeWithoutAppArmor() async throws {
-        try await KubeTestServer.withServer(resources: operatorResources) { server in
-            let kubeconfig = try writeKubeconfig(for: server)
-            let kubelet = FileManager.default.temporaryDirectory.appendingPathComponent("kubelet-\(UUID().uuidString)").path
-            defer {
-                try? FileManager.default.removeItem(at: kubeconfig)
-                try? FileManager.default.removeItem(atPath: kubelet)
-            }
-            try server.seed(SeccompProfile(metadata: ObjectMeta(name: "log", namespace: "default"), spec: .init(defaultAction: .log)))
+        try await withDaemonCluster { server, kubeconfig, kubelet, scraperToken in
             try server.seed(AppArmorProfile(metadata: ObjectMeta(name: "web", namespace: "default"), spec: .init(policy: "profile web { }")))
-            try applyMetricsClientRole(to: server)
-            let scraperToken = "scraper-\(UUID().uuidString)"
-            server.addServiceAccountToken(scraperToken, namespace: "security-profiles-operator", name: "default")
             let running = try OperatorProcess(
                 ["daemon", "--kubeconfig", kubeconfig.path, "--kubelet-dir", kubelet, "--with-apparmor=true", "--with-selinux=true",
                  "--health-probe-host", "127.0.0.1", "--health-probe-port", "0", "--metrics-host", "127.0.0.1", "--metrics-port", "0"],

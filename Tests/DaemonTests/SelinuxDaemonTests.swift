@@ -209,6 +209,20 @@ import Testing
         }
     }
 
+    @Test func hugePoliciesAreTranslatedAndInstalled() async throws {
+        let store = FakeStore()
+        try await Self.run(store: store) { harness in
+            let labels = Dictionary(uniqueKeysWithValues: (0..<5_000).map { ("type\($0)_t", ["file": ["read", "open", "getattr"]]) })
+            try await Self.create(harness, "shop", "huge", .init(allow: labels))
+            let rules = (0..<20_000).map { "(allow process type\($0)_t (file (read)))" }.joined(separator: "\n")
+            _ = try await harness.client.resource(RawSelinuxProfile.self).create(RawSelinuxProfile(
+                metadata: ObjectMeta(name: "hugeraw", namespace: "shop"), spec: .init(policy: rules)))
+            #expect(await eventually { harness.state("shop", "huge") == .installed && harness.state("shop", "hugeraw") == .installed })
+            #expect(store.modules.value["huge_shop"]?.components(separatedBy: "(allow ").count == 5_001)
+            #expect(store.modules.value["hugeraw_shop"]?.components(separatedBy: "\n").count == 20_003, "the block line, the rules, the closing line")
+        }
+    }
+
     /// A node without a policy store: a clear error on each profile, retried; seccomp unaffected.
     @Test func aNodeWithoutAStoreSaysSoAndOtherKindsAreUnaffected() async throws {
         try await Self.run(store: SelinuxModuleStore(root: "/nonexistent-root"), withSeccomp: true) { harness in

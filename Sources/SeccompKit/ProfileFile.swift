@@ -74,8 +74,13 @@ enum OrderedJSON {
     }()
 
     private static func quoted(_ value: String) -> String {
+        // Syscall names, actions and operators are printable ASCII that needs no escaping:
+        // quoted directly (rendering a profile quotes every name, and the encoder is slow).
+        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            return "\"" + value + "\""
+        }
         // Encoding a String cannot fail.
-        String(decoding: try! encoder.encode(value), as: UTF8.self)
+        return String(decoding: try! encoder.encode(value), as: UTF8.self)
     }
 }
 

@@ -32,6 +32,17 @@ func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
         #expect(decoded == spec)
     }
 
+    /// Plain names are quoted directly; anything that needs escaping goes through the encoder.
+    @Test func stringsThatNeedEscapingAreEscaped() throws {
+        let listener = "/run/a\"b\\c\u{1}\u{7f}é<&>"
+        var spec = SeccompProfile.Spec(defaultAction: .errno)
+        spec.listenerPath = listener
+        let rendered = text(ProfileFile.render(spec))
+        #expect(rendered.hasPrefix(#"{"defaultAction":"SCMP_ACT_ERRNO","listenerPath":"/run/a\"b\\c\u0001"#))
+        let decoded = try APIDecoder.decode(SeccompProfile.Spec.self, from: Data(rendered.utf8))
+        #expect(decoded.listenerPath == listener)
+    }
+
     @Test func localhostProfilePaths() {
         #expect(ProfileFile.localhostProfile(namespace: "default", name: "hello") == "operator/default/hello.json")
         #expect(ProfileFile.localhostProfile(namespace: "default", name: "hello.json") == "operator/default/hello.json")

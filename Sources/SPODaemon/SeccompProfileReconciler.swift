@@ -169,7 +169,7 @@ public struct SeccompProfileReconciler: Reconciler {
     /// rules, as upstream writes them).
     private func updateProfileMetadata(_ profile: SeccompProfile, merged: SeccompProfile.Spec?) async throws {
         guard let merged else { return try await nodeStatus.claim(profile) }
-        let annotation = merged.syscalls.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data("null".utf8), as: UTF8.self) } ?? "null"
+        let annotation = ProfileFile.syscallsAnnotation(merged.syscalls)
         try await nodeStatus.claim(profile) { object in
             guard object.metadata.annotations?[SPOMetadata.syscallsAnnotation] != annotation else { return false }
             object.metadata.annotations = (object.metadata.annotations ?? [:]).merging([SPOMetadata.syscallsAnnotation: annotation]) { $1 }

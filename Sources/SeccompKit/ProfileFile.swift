@@ -21,6 +21,13 @@ public enum ProfileFile {
         return Array(OrderedJSON.object(members).text.utf8)
     }
 
+    /// The `syscalls` annotation upstream puts on a profile: the merged rules as Go marshals
+    /// them (the file's `syscalls` array, `null` for none).
+    public static func syscallsAnnotation(_ syscalls: [SeccompProfile.Syscall]?) -> String {
+        guard let syscalls else { return "null" }
+        return OrderedJSON.array(syscalls.map(rule)).text
+    }
+
     /// Where the file lives relative to the kubelet's seccomp directory, which is also the
     /// `localhostProfile` pods name: `operator/<namespace>/<name>.json`. A name already ending
     /// in `.json` gets no second suffix.

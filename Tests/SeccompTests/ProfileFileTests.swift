@@ -43,6 +43,16 @@ func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
         #expect(decoded.listenerPath == listener)
     }
 
+    @Test func theSyscallsAnnotationIsTheRulesAsGoMarshalsThem() throws {
+        let rules: [SeccompProfile.Syscall] = [
+            .init(names: ["read", "write"], action: .allow),
+            .init(names: ["mkdir"], action: .errno, errnoRet: 13, args: [.init(index: 1, value: 8, op: "SCMP_CMP_EQ")]),
+        ]
+        #expect(ProfileFile.syscallsAnnotation(rules) == #"[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"},{"names":["mkdir"],"action":"SCMP_ACT_ERRNO","errnoRet":13,"args":[{"index":1,"value":8,"op":"SCMP_CMP_EQ"}]}]"#)
+        #expect(ProfileFile.syscallsAnnotation(nil) == "null")
+        #expect(ProfileFile.syscallsAnnotation([]) == "[]")
+    }
+
     @Test func localhostProfilePaths() {
         #expect(ProfileFile.localhostProfile(namespace: "default", name: "hello") == "operator/default/hello.json")
         #expect(ProfileFile.localhostProfile(namespace: "default", name: "hello.json") == "operator/default/hello.json")

@@ -1,6 +1,8 @@
 # Multi-stage build: compile with the Swift toolchain image, ship a slim Debian runtime
 # holding the stripped binary. With the Swift runtime linked statically the binary loads only
-# libc, libm, libstdc++, libgcc_s and zlib, all part of the slim base image, plus libseccomp.
+# libc, libm, libstdc++, libgcc_s and zlib, all part of the slim base image, plus libseccomp,
+# libapparmor and libsemanage (with libselinux and libsepol); apparmor_parser compiles
+# AppArmorProfiles on the node.
 
 ARG SWIFT_IMAGE=swift:6.3.1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
@@ -18,7 +20,7 @@ RUN swift build -c release --product security-profiles-operator --static-swift-s
 FROM ${RUNTIME_IMAGE}
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      ca-certificates libseccomp2 \
+      ca-certificates libseccomp2 libapparmor1 libsemanage2 apparmor \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/security-profiles-operator /usr/bin/security-profiles-operator
 # Non-root by default; the DaemonSet grants the node daemon what it needs explicitly.

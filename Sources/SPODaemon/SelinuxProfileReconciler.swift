@@ -93,6 +93,9 @@ public struct SelinuxProfileReconciler<Profile: SelinuxModuleProfile>: Reconcile
         let module: SelinuxModuleCommitter.Module
         switch await committer.module(moduleName) {
         case .success(let known): module = known
+        case .failure(let error) where error.storeMissing && profile.metadata.deletionTimestamp != nil:
+            // Nothing can be installed on a node without a store: nothing holds the deletion.
+            module = SelinuxModuleCommitter.Module(installed: nil, queued: nil, failed: nil, fresh: false)
         case .failure(let error):
             try await report.failed(profile, .cannotGetStatus, "Cannot read the policy store on \(nodeName): \(error)")
             throw error

@@ -10,10 +10,13 @@ import Glibc
 public struct SelinuxStoreError: Error, Hashable, Sendable, CustomStringConvertible {
     public var operation: String
     public var message: String
+    /// The node has no policy store at all (so nothing of ours can be installed there).
+    public var storeMissing: Bool
 
-    public init(operation: String, message: String) {
+    public init(operation: String, message: String, storeMissing: Bool = false) {
         self.operation = operation
         self.message = message
+        self.storeMissing = storeMissing
     }
 
     public var description: String { message.isEmpty ? operation : "\(operation): \(message)" }
@@ -122,7 +125,7 @@ public final class SelinuxModuleStore: SelinuxModules {
         let result: Result<T, SelinuxStoreError> = await withCheckedContinuation { continuation in
             Self.queue.async {
                 if let problem = Self.check(root: root, store: store) {
-                    continuation.resume(returning: .failure(SelinuxStoreError(operation: "opening the policy store", message: problem)))
+                    continuation.resume(returning: .failure(SelinuxStoreError(operation: "opening the policy store", message: problem.message, storeMissing: problem.missing)))
                     return
                 }
                 var error = [CChar](repeating: 0, count: 1024)
@@ -140,14 +143,14 @@ public final class SelinuxModuleStore: SelinuxModules {
 
     /// Why libsemanage cannot open `store` under `root` in this process, checked before it is
     /// asked; claims the process's root on first use. Runs on `queue`.
-    private static func check(root: String, store: String) -> String? {
+    private static func check(root: String, store: String) -> (message: String, missing: Bool)? {
         var isDirectory: ObjCBool = false
         let path = (root.hasSuffix("/") ? root : root + "/") + "var/lib/selinux/\(store)"
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            return "no SELinux policy store \"\(store)\" under \(root)"
+            return ("no SELinux policy store \"\(store)\" under \(root)", true)
         }
         if let processRoot, processRoot != root {
-            return "this process already uses the policy root \(processRoot); libsemanage keeps one root per process"
+            return ("this process already uses the policy root \(processRoot); libsemanage keeps one root per process", false)
         }
         processRoot = root
         return nil

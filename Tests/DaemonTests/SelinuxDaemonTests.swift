@@ -223,7 +223,8 @@ import Testing
         }
     }
 
-    /// A node without a policy store: a clear error on each profile, retried; seccomp unaffected.
+    /// A node without a policy store: a clear error on each profile, retried; deletion is not
+    /// held; seccomp unaffected.
     @Test func aNodeWithoutAStoreSaysSoAndOtherKindsAreUnaffected() async throws {
         try await Self.run(store: SelinuxModuleStore(root: "/nonexistent-root"), withSeccomp: true) { harness in
             try await Self.create(harness, "shop", "nginx", Self.readEtc)
@@ -233,6 +234,10 @@ import Testing
             #expect(harness.message("shop", "nginx")?.hasPrefix("Cannot read the policy store on node-1: opening the policy store: no SELinux policy store \"default\" under /nonexistent-root") == true)
             #expect(await eventually { harness.state("shop", "log") == .installed })
             #expect(harness.counter("security_profiles_operator_selinux_profile_error_total", [("reason", "CannotGetPolicyStatus")]) == 1)
+
+            // Nothing was installed, so nothing holds its deletion.
+            try await harness.client.resource(SelinuxProfile.self).delete("nginx", namespace: "shop")
+            #expect(await eventually { harness.server.object(SelinuxProfile.self, namespace: "shop", name: "nginx") == nil })
         }
     }
 

@@ -122,10 +122,13 @@ public final class SelinuxModuleStore: SelinuxModules {
         reload: Bool, _ body: @escaping @Sendable (OpaquePointer) throws(SelinuxStoreError) -> T
     ) async throws(SelinuxStoreError) -> T {
         let root = self.root, store = self.store
+        guard Self.storeExists(root: root, store: store) else {
+            throw SelinuxStoreError(operation: "opening the policy store", message: "no SELinux policy store \"\(store)\" under \(root)", storeMissing: true)
+        }
         let result: Result<T, SelinuxStoreError> = await withCheckedContinuation { continuation in
             Self.queue.async {
-                if let problem = Self.check(root: root, store: store) {
-                    continuation.resume(returning: .failure(SelinuxStoreError(operation: "opening the policy store", message: problem.message, storeMissing: problem.missing)))
+                if let problem = Self.claimRoot(root) {
+                    continuation.resume(returning: .failure(SelinuxStoreError(operation: "opening the policy store", message: problem)))
                     return
                 }
                 var error = [CChar](repeating: 0, count: 1024)
@@ -141,16 +144,19 @@ public final class SelinuxModuleStore: SelinuxModules {
         return try result.get()
     }
 
-    /// Why libsemanage cannot open `store` under `root` in this process, checked before it is
-    /// asked; claims the process's root on first use. Runs on `queue`.
-    private static func check(root: String, store: String) -> (message: String, missing: Bool)? {
+    /// Whether `store` exists under `root`: checked before waiting for the queue (behind
+    /// commits of seconds), so a node without a store hears it at once.
+    private static func storeExists(root: String, store: String) -> Bool {
         var isDirectory: ObjCBool = false
         let path = (root.hasSuffix("/") ? root : root + "/") + "var/lib/selinux/\(store)"
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            return ("no SELinux policy store \"\(store)\" under \(root)", true)
-        }
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// Claims `root` as the process's libsemanage root on first use; why not otherwise.
+    /// Runs on `queue`.
+    private static func claimRoot(_ root: String) -> String? {
         if let processRoot, processRoot != root {
-            return ("this process already uses the policy root \(processRoot); libsemanage keeps one root per process", false)
+            return "this process already uses the policy root \(processRoot); libsemanage keeps one root per process"
         }
         processRoot = root
         return nil

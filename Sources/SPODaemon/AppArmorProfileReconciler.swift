@@ -70,7 +70,10 @@ public struct AppArmorProfileReconciler: Reconciler {
                 }
                 return true
             }
-            if released { logger.info("apparmor.profile.removed") }
+            if released {
+                report.forget(profile)
+                logger.info("apparmor.profile.removed")
+            }
             return .done
         }
 
@@ -116,7 +119,7 @@ public struct AppArmorProfileReconciler: Reconciler {
 
     /// The profile that owns the node-wide name: the oldest live one (then by namespace).
     func owner(ofName name: String) -> AppArmorProfile? {
-        profiles.list().filter { $0.metadata.name == name && $0.metadata.deletionTimestamp == nil }.min { a, b in
+        profiles.keys.filter { $0.name == name }.compactMap(profiles.get).filter { $0.metadata.deletionTimestamp == nil }.min { a, b in
             let (ta, tb) = (a.metadata.creationTimestamp ?? "", b.metadata.creationTimestamp ?? "")
             return ta != tb ? ta < tb : (a.metadata.namespace ?? "") < (b.metadata.namespace ?? "")
         }

@@ -22,12 +22,15 @@ public final class NodeProfileDaemon<Profile: KubeResource & Hashable>: Sendable
     public let nodeStatuses: Informer<SecurityProfileNodeStatus>
     public let controller: Controller
 
-    /// `reconciler` gets the stores, this node's status writer and the controller's queue.
+    /// `reconciler` gets the stores, this node's status writer, the controller's queue and the
+    /// index of `references` (the profiles each one builds on). A profile's change is also
+    /// queued for the profiles that refer to it, those it refers to, and those `related` names.
     init(
         client: KubernetesClient, identity: DaemonIdentity, name: String, workers: Int,
         reflector: ReflectorStateMachine.Configuration, metricsFactory: (any MetricsFactory)?, logger: Logger,
-        reconciler: (Store<Profile>, Store<SecurityProfilesOperatorDaemon>, NodeProfileStatus<Profile>, WorkQueue<ObjectKey>) -> any Reconciler,
-        related: @escaping @Sendable (Profile, Store<Profile>) -> [ObjectKey]
+        reconciler: (Store<Profile>, Store<SecurityProfilesOperatorDaemon>, NodeProfileStatus<Profile>, WorkQueue<ObjectKey>, ReferenceIndex) -> any Reconciler,
+        references: @escaping @Sendable (Profile) -> Set<ObjectKey> = { _ in [] },
+        related: @escaping @Sendable (Profile, Store<Profile>) -> [ObjectKey] = { _, _ in [] }
     ) {
         profiles = Informer(client: client.resource(Profile.self), reflector: reflector, logger: logger)
         spods = Informer(client: client.resource(SecurityProfilesOperatorDaemon.self), namespace: identity.operatorNamespace, reflector: reflector, logger: logger)
@@ -37,16 +40,21 @@ public final class NodeProfileDaemon<Profile: KubeResource & Hashable>: Sendable
             reflector: reflector, logger: logger)
         let queue = WorkQueue<ObjectKey>(name: name, metricsFactory: metricsFactory)
         let nodeStatus = NodeProfileStatus<Profile>(identity: identity, client: client, nodeStatuses: nodeStatuses.store)
+        let index = ReferenceIndex()
         controller = Controller(
-            name: name, reconciler: reconciler(profiles.store, spods.store, nodeStatus, queue), queue: queue,
+            name: name, reconciler: reconciler(profiles.store, spods.store, nodeStatus, queue, index), queue: queue,
             workers: workers, logger: logger, metricsFactory: metricsFactory)
 
         let store = profiles.store
-        let enqueue: @Sendable (Profile) -> Void = { profile in
+        let enqueue: @Sendable (Profile, _ deleted: Bool) -> Void = { profile, deleted in
+            let refers = references(profile)
+            index.set(profile.key, references: deleted ? [] : refers)
             queue.add(profile.key)
+            for key in index.dependents(of: profile.key).union(refers) { queue.add(key) }
             for key in related(profile, store) { queue.add(key) }
         }
-        profiles.addHandler(InformerHandler(onAdd: enqueue, onUpdate: { _, new in enqueue(new) }, onDelete: enqueue))
+        profiles.addHandler(InformerHandler(
+            onAdd: { enqueue($0, false) }, onUpdate: { _, new in enqueue(new, false) }, onDelete: { enqueue($0, true) }))
         // The spod's allow-lists apply to every profile.
         let spodName = identity.spodName
         let enqueueAll: @Sendable (SecurityProfilesOperatorDaemon) -> Void = { spod in
@@ -78,11 +86,11 @@ extension NodeProfileDaemon where Profile == AppArmorProfile {
         return NodeProfileDaemon(
             client: client, identity: identity, name: "apparmor-spod", workers: workers, reflector: reflector,
             metricsFactory: metricsFactory, logger: logger,
-            reconciler: { profiles, _, nodeStatus, _ in
+            reconciler: { profiles, _, nodeStatus, _, _ in
                 AppArmorProfileReconciler(profiles: profiles, nodeStatus: nodeStatus, loader: loader, events: events, metricsFactory: metricsFactory)
             },
             related: { profile, store in
-                store.list().filter { $0.metadata.name == profile.metadata.name && $0.metadata.namespace != profile.metadata.namespace }.map(\.key)
+                store.keys.filter { $0.name == profile.metadata.name && $0.namespace != profile.metadata.namespace }
             })
     }
 }
@@ -97,17 +105,10 @@ extension NodeProfileDaemon where Profile: SelinuxModuleProfile {
         logger: Logger = Logger(label: "spod.selinux")
     ) -> NodeProfileDaemon {
         let events = EventRecorder(client: client, component: "selinuxprofile", host: identity.nodeName, logger: logger)
-        let dependents: @Sendable (Profile, Store<Profile>) -> [ObjectKey] = { profile, store in
-            store.list(namespace: profile.metadata.namespace).filter { $0.inheritedProfiles.contains(profile.metadata.name ?? "") }.map(\.key)
-        }
-        // A parent's removal may have waited for this one to go.
-        let related: @Sendable (Profile, Store<Profile>) -> [ObjectKey] = { profile, store in
-            dependents(profile, store) + profile.inheritedProfiles.map { ObjectKey(namespace: profile.metadata.namespace, name: $0) }
-        }
         return NodeProfileDaemon(
             client: client, identity: identity, name: "\(Profile.kind.lowercased())-spod", workers: workers, reflector: reflector,
             metricsFactory: metricsFactory, logger: logger,
-            reconciler: { profiles, spods, nodeStatus, queue in
+            reconciler: { profiles, spods, nodeStatus, queue, index in
                 SelinuxProfileReconciler(
                     profiles: profiles, nodeStatus: nodeStatus, committer: committer, queue: queue, events: events, metricsFactory: metricsFactory,
                     cil: { profile in
@@ -117,9 +118,12 @@ extension NodeProfileDaemon where Profile: SelinuxModuleProfile {
                         }
                     },
                     installed: { profile in
-                        for key in dependents(profile, profiles) { queue.add(key) }
+                        for key in index.dependents(of: profile.key) { queue.add(key) }
                     })
             },
-            related: related)
+            // A parent's removal may have waited for this one to go, so both directions count.
+            references: { profile in
+                Set(profile.inheritedProfiles.map { ObjectKey(namespace: profile.metadata.namespace, name: $0) })
+            })
     }
 }

@@ -6,7 +6,6 @@ import Logging
 import SPOAPI
 import SeccompCompiler
 import ServiceLifecycle
-import Synchronization
 
 /// The daemon's seccomp side, wired together: informers for SeccompProfiles (all namespaces)
 /// and the spod, the ``SeccompProfileReconciler`` behind a controller, and a startup sweep
@@ -62,18 +61,18 @@ public final class SeccompDaemon: Sendable {
         let store = profiles.store
         // A profile's change also concerns the profiles that use it as their base, found
         // through an index rather than a scan of the namespace on every event.
-        let dependents = BaseProfileIndex()
+        let dependents = ReferenceIndex()
         let enqueueWithDependents: @Sendable (SeccompProfile) -> Void = { profile in
             queue.add(profile.key)
             for dependent in dependents.dependents(of: profile.key) { queue.add(dependent) }
         }
         profiles.addHandler(InformerHandler(
             onAdd: { profile in
-                dependents.set(profile)
+                dependents.set(profile.key, references: Self.base(of: profile))
                 enqueueWithDependents(profile)
             },
             onUpdate: { _, new in
-                dependents.set(new)
+                dependents.set(new.key, references: Self.base(of: new))
                 enqueueWithDependents(new)
             },
             onDelete: { profile in
@@ -89,6 +88,11 @@ public final class SeccompDaemon: Sendable {
         spods.addHandler(InformerHandler(onAdd: enqueueAll, onUpdate: { old, new in
             if old.spec != new.spec { enqueueAll(new) }
         }, onDelete: enqueueAll))
+    }
+
+    /// The profile `profile` names as its `baseProfileName`, in its namespace.
+    private static func base(of profile: SeccompProfile) -> Set<ObjectKey> {
+        profile.spec?.baseProfileName.map { [ObjectKey(namespace: profile.metadata.namespace, name: $0)] } ?? []
     }
 
     /// Whether the caches hold their first list.
@@ -120,35 +124,5 @@ public final class SeccompDaemon: Sendable {
             // A service that returns would end the whole group: stay until shutdown.
             try await gracefulShutdown()
         }
-    }
-}
-
-/// Which SeccompProfiles name each profile as their `baseProfileName`, kept by the informer's
-/// handlers, so an event finds the dependents without scanning the namespace.
-final class BaseProfileIndex: Sendable {
-    private let state = Mutex<(base: [ObjectKey: ObjectKey], dependents: [ObjectKey: Set<ObjectKey>])>(([:], [:]))
-
-    func set(_ profile: SeccompProfile) {
-        let key = profile.key
-        let base = profile.spec?.baseProfileName.map { ObjectKey(namespace: key.namespace, name: $0) }
-        state.withLock { state in
-            guard state.base[key] != base else { return }
-            if let old = state.base[key] { Self.unlink(key, from: old, in: &state.dependents) }
-            state.base[key] = base
-            if let base { state.dependents[base, default: []].insert(key) }
-        }
-    }
-
-    func remove(_ key: ObjectKey) {
-        state.withLock { state in
-            if let old = state.base.removeValue(forKey: key) { Self.unlink(key, from: old, in: &state.dependents) }
-        }
-    }
-
-    func dependents(of key: ObjectKey) -> Set<ObjectKey> { state.withLock { $0.dependents[key] ?? [] } }
-
-    private static func unlink(_ key: ObjectKey, from base: ObjectKey, in dependents: inout [ObjectKey: Set<ObjectKey>]) {
-        dependents[base]?.remove(key)
-        if dependents[base]?.isEmpty == true { dependents.removeValue(forKey: base) }
     }
 }

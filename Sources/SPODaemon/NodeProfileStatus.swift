@@ -181,10 +181,15 @@ final class NodeProfileReport<Profile: KubeResource, Reason: RawRepresentable<St
         try await nodeStatus.write(.error, message: message, for: profile)
     }
 
+    /// Forgets what was reported about `profile`, once it is released from this node.
+    func forget(_ profile: Profile) {
+        _ = reported.withLock { $0.removeValue(forKey: profile.metadata.uid ?? "") }
+    }
+
     /// `state` on this node; when the node changed (`event` given), the Normal event and the
     /// `update` counter.
     func succeeded(_ profile: Profile, _ state: ProfileState, event: (reason: String, message: String)? = nil) async throws {
-        _ = reported.withLock { $0.removeValue(forKey: profile.metadata.uid ?? "") }
+        forget(profile)
         if let event {
             counters.profileChanged(.update)
             await events.record(profile, type: .normal, reason: event.reason, message: event.message)

@@ -31,8 +31,6 @@ public actor SelinuxModuleCommitter {
     private var failures: [String: (cil: String?, error: SelinuxStoreError)] = [:]
     private var fresh: Set<String> = []
     private var committing = false
-    /// Transactions committed so far (successful or not), for tests and logs.
-    public private(set) var commits = 0
 
     public init(modules: any SelinuxModules) {
         self.modules = modules
@@ -135,7 +133,6 @@ public actor SelinuxModuleCommitter {
             if let cil = change.cil { install[change.module] = cil } else if installed?[change.module] != nil { remove.append(change.module) }
         }
         if install.isEmpty, remove.isEmpty { return nil }
-        commits += 1
         do {
             try await modules.apply(SelinuxModuleChange(install: install, remove: remove))
         } catch {

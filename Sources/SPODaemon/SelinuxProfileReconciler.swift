@@ -111,7 +111,10 @@ public struct SelinuxProfileReconciler<Profile: SelinuxModuleProfile>: Reconcile
                 await report.events.record(profile, type: .warning, reason: Reason.cannotRemove.rawValue, message: "Failed to remove policy from \(nodeName): \(error)")
                 return .requeueAfter(Self.removalRetry)
             }
-            if released { logger.info("selinux.profile.removed") }
+            if released {
+                report.forget(profile)
+                logger.info("selinux.profile.removed")
+            }
             return .done
         }
 
@@ -148,7 +151,7 @@ public struct SelinuxProfileReconciler<Profile: SelinuxModuleProfile>: Reconcile
         } else if let failed = module.failed, failed.cil == policy {
             logger.warning("selinux.profile.rejected", metadata: ["error": "\(failed.error)"])
             try await report.failed(profile, .cannotSave, "Failed to save profile to disk on \(nodeName): \(failed.error)")
-        } else if let parent = try await missingParent(of: profile, namespace: namespace) {
+        } else if let parent = await missingParent(of: profile, namespace: namespace) {
             try await report.nodeStatus.write(.pending, message: "waiting for SelinuxProfile \(parent) to be installed on \(nodeName)", for: profile)
         } else {
             try await report.nodeStatus.write(.inProgress, for: profile)
@@ -158,7 +161,7 @@ public struct SelinuxProfileReconciler<Profile: SelinuxModuleProfile>: Reconcile
     }
 
     /// The first SelinuxProfile this one inherits whose module is not installed yet.
-    private func missingParent(of profile: Profile, namespace: String) async throws -> String? {
+    private func missingParent(of profile: Profile, namespace: String) async -> String? {
         for parent in profile.inheritedProfiles {
             if case .success(let module) = await committer.module(SelinuxPolicy.moduleName(name: parent, namespace: namespace)), module.installed == nil {
                 return parent

@@ -97,9 +97,11 @@ let kernelLogReadable = getuid() == 0 && access("/dev/kmsg", R_OK) == 0
                         // Let the source open /dev/kmsg and move to its end.
                         try await Task.sleep(for: .milliseconds(300))
 
-                        // The shell joins the container's cgroup, then runs under the profile.
+                        // The shell joins the container's cgroup, then runs under the profile; it
+                        // stays for a while, since the enricher reads its /proc/<pid>/cgroup
+                        // after the kernel line arrives (late on a loaded machine).
                         let child = try await ChildProcess.run("/bin/sh", [
-                            "-c", #"echo $$ > "$0/cgroup.procs" && exec "$1" seccomp-exec --profile "$2" -- /bin/sh -c 'cd /; sleep 0.5'"#,
+                            "-c", #"echo $$ > "$0/cgroup.procs" && exec "$1" seccomp-exec --profile "$2" -- /bin/sh -c 'cd /; sleep 3'"#,
                             cgroup.path, binary.path, profile.path,
                         ])
                         #expect(child.status == 0, "\(child.output)")

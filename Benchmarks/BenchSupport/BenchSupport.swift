@@ -78,3 +78,12 @@ public func inParallel<T: Sendable>(_ items: [T], width: Int = 16, _ work: @esca
         }
     }
 }
+
+/// A benchmark that cannot go on, and why.
+public struct BenchError: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}

@@ -69,6 +69,15 @@ try await KubernetesClient.withClient(configuration: configuration) { client in
     let statuses = client.resource(SecurityProfileNodeStatus.self)
     let namespaces = (0..<options.namespaces).map { "bench-\($0)" }
 
+    // A daemon that is gone (e.g. it could not bind its ports) would leave every wait below
+    // waiting forever: say so instead.
+    func daemonRunning() throws -> Bool {
+        guard FileManager.default.fileExists(atPath: "/proc/\(options.pid)/stat") else {
+            throw BenchError("daemon PID \(options.pid) is not running; see its log")
+        }
+        return true
+    }
+    _ = try daemonRunning()
     let idle = processStats(options.pid)
     report("daemon RSS idle", String(format: "%.1f MiB", idle.rssMiB))
 
@@ -80,11 +89,13 @@ try await KubernetesClient.withClient(configuration: configuration) { client in
     let created = ContinuousClock.now - bulkStart
     var remaining = Set(0..<options.profiles)
     _ = try await waitUntil {
+        _ = try daemonRunning()
         remaining = remaining.filter { !fileExists(options, namespaces[$0 % namespaces.count], "bench-\($0)") }
         return remaining.isEmpty
     }
     let allFiles = ContinuousClock.now - bulkStart
     _ = try await waitUntil {
+        _ = try daemonRunning()
         let installed = try await statuses.listAll(options: ListOptions(labelSelector: "spo.x-k8s.io/profile-state=Installed"))
         return installed.items.count >= options.profiles
     }
@@ -103,7 +114,7 @@ try await KubernetesClient.withClient(configuration: configuration) { client in
         let name = "single-\(index)"
         let start = ContinuousClock.now
         _ = try await profiles.create(profile(index, namespace: namespace, prefix: "single"))
-        _ = try await waitUntil { fileExists(options, namespace, name) }
+        _ = try await waitUntil { try daemonRunning() && fileExists(options, namespace, name) }
         creates.append(ContinuousClock.now - start)
     }
     for index in 0..<50 {
@@ -113,7 +124,7 @@ try await KubernetesClient.withClient(configuration: configuration) { client in
         let before = FileManager.default.contents(atPath: path)
         let start = ContinuousClock.now
         _ = try await profiles.patch(name, namespace: namespace, patch: .merge(["spec": ["defaultAction": "SCMP_ACT_LOG"]]))
-        _ = try await waitUntil { FileManager.default.contents(atPath: path) != before }
+        _ = try await waitUntil { try daemonRunning() && FileManager.default.contents(atPath: path) != before }
         updates.append(ContinuousClock.now - start)
     }
     for index in 0..<50 {
@@ -121,7 +132,7 @@ try await KubernetesClient.withClient(configuration: configuration) { client in
         let name = "single-\(index)"
         let start = ContinuousClock.now
         try await profiles.delete(name, namespace: namespace)
-        _ = try await waitUntil { !fileExists(options, namespace, name) }
+        _ = try await waitUntil { try daemonRunning() && !fileExists(options, namespace, name) }
         deletes.append(ContinuousClock.now - start)
     }
     for (label, values) in [("create → file", creates), ("update → file changed", updates), ("delete → file removed", deletes)] {

@@ -24,13 +24,15 @@ let resources = TestResource.builtIn + [TestResource(DaemonSet.self), TestResour
 signal(SIGTERM, SIG_IGN)
 signal(SIGINT, SIG_IGN)
 let stop = AsyncStream<Void> { continuation in
-    for number in [SIGTERM, SIGINT] {
+    // Both sources must stay alive: a released signal source never fires.
+    let sources = [SIGTERM, SIGINT].map { number in
         let source = DispatchSource.makeSignalSource(signal: number)
         source.setEventHandler { continuation.finish() }
         source.resume()
-        nonisolated(unsafe) let retained = source
-        continuation.onTermination = { _ in retained.cancel() }
+        return source
     }
+    nonisolated(unsafe) let retained = sources
+    continuation.onTermination = { _ in retained.forEach { $0.cancel() } }
 }
 
 try await KubeTestServer.withServer(resources: resources, historyLimit: 100_000) { server in

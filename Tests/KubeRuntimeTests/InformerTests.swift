@@ -66,6 +66,29 @@ import Testing
         }
     }
 
+    /// The cache holds objects without managedFields, and an update from a cached copy leaves
+    /// the server's managedFields as they were.
+    @Test func managedFieldsStayOnTheServerNotInTheCache() async throws {
+        try await withClient { client, _ in
+            let widgets = client.resource(Widget.self)
+            _ = try await widgets.apply(Widget(name: "owned", namespace: "one", spec: ["size": 1]), fieldManager: "alice")
+            let informer = Informer(client: widgets, reflector: fastReflector)
+            try await whileRunning([informer]) {
+                await informer.waitForSync()
+                let listed = try #require(informer.store.get(name: "owned", namespace: "one"))
+                #expect(listed.metadata.managedFields == nil)
+                _ = try await widgets.apply(Widget(name: "owned", namespace: "one", spec: ["size": 2]), fieldManager: "alice")
+                #expect(await eventually { informer.store.get(name: "owned", namespace: "one")?.spec?["size"] == 2 })
+                let watched = try #require(informer.store.get(name: "owned", namespace: "one"))
+                #expect(watched.metadata.managedFields == nil)
+                _ = try await widgets.update(cached: watched) { $0.metadata.labels = ["tier": "cached"] }
+                let live = try await widgets.get("owned", namespace: "one")
+                #expect(live.metadata.labels == ["tier": "cached"])
+                #expect(live.metadata.managedFields?.first?["manager"] == "alice")
+            }
+        }
+    }
+
     @Test func relistsAfterGoneAndConvergesWithoutDuplicates() async throws {
         try await withClient { client, server in
             try server.seed(Widget(name: "a"))

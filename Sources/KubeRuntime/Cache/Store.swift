@@ -9,6 +9,10 @@ public enum StoreDelta<Object: Sendable>: Sendable {
 }
 
 /// The thread-safe local cache of an informer: objects by key with a namespace index.
+///
+/// Objects are cached without `metadata.managedFields`: nothing reads them from a cache, a
+/// real API server puts them on every object (often larger than the rest of its metadata), and
+/// an update sent from a cached copy without them leaves the server's unchanged.
 public final class Store<Object: KubeResource>: Sendable {
     private struct Inner {
         var items: [ObjectKey: Object] = [:]
@@ -51,10 +55,18 @@ public final class Store<Object: KubeResource>: Sendable {
 
     /// Applies one watch event's object; returns what changed.
     public func upsert(_ object: Object) -> StoreDelta<Object> {
-        inner.withLock { inner in
+        let object = Self.cacheable(object)
+        return inner.withLock { inner in
             if let old = inner.insert(object) { return .updated(old: old, new: object) }
             return .added(object)
         }
+    }
+
+    private static func cacheable(_ object: Object) -> Object {
+        guard object.metadata.managedFields != nil else { return object }
+        var object = object
+        object.metadata.managedFields = nil
+        return object
     }
 
     /// Removes the object of a DELETED event; returns the delta (with the last known state
@@ -73,7 +85,7 @@ public final class Store<Object: KubeResource>: Sendable {
         inner.withLock { inner in
             var deltas: [StoreDelta<Object>] = []
             var seen = Set<ObjectKey>()
-            for object in objects {
+            for object in objects.lazy.map(Self.cacheable) {
                 seen.insert(object.key)
                 if let old = inner.insert(object) {
                     if old.metadata.resourceVersion != object.metadata.resourceVersion {

@@ -230,6 +230,8 @@ public final class OutcomeBook: Sendable {
     func published(_ key: ObjectKey, _ outcome: NodeOutcome) {
         state.withLock { state in
             if state.outcomes[key]?.sequence == outcome.sequence { state.outcomes.removeValue(forKey: key) }
+            // A burst grows the table to its size; once it is drained, give that memory back.
+            if state.outcomes.isEmpty { state.outcomes = [:] }
         }
     }
 }

@@ -3,12 +3,17 @@
 # separate release-built processes, then daemon-bench against them. To measure another daemon
 # (e.g. upstream's) against a real cluster, run daemon-bench directly with its kubeconfig, PID
 # and kubelet directory.
+#
+# The daemon is built as the image ships it (Dockerfile): the Swift runtime linked statically,
+# in its own build folder. Its memory is then its own; a daemon linked dynamically shares the
+# Swift libraries' pages with the test API server, and its RSS counts them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product security-profiles-operator
+swift build -c release --product security-profiles-operator --static-swift-stdlib --scratch-path .build-static
 swift build -c release --product kube-test-apiserver
 swift build -c release --product daemon-bench
 bin=$(swift build -c release --show-bin-path)
+daemon_bin=$(swift build -c release --scratch-path .build-static --show-bin-path)
 work=$(mktemp -d)
 trap 'kill $daemon $server 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -16,8 +21,9 @@ trap 'kill $daemon $server 2>/dev/null || true; rm -rf "$work"' EXIT
 server=$!
 for _ in $(seq 100); do [ -f "$work/kubeconfig" ] && break; sleep 0.1; done
 NODE_NAME=bench-node OPERATOR_NAMESPACE=security-profiles-operator \
-    "$bin/security-profiles-operator" daemon --kubeconfig "$work/kubeconfig" --kubelet-dir "$work/kubelet" \
-    --health-probe-port 0 --log-level warning > "$work/daemon.log" 2>&1 &
+    "$daemon_bin/security-profiles-operator" daemon --kubeconfig "$work/kubeconfig" --kubelet-dir "$work/kubelet" \
+    --health-probe-port 0 --metrics-port 0 --log-level warning > "$work/daemon.log" 2>&1 &
 daemon=$!
-sleep 2
+# Idle means settled: synced, start-up pages released (a second after ready), then left alone.
+sleep 5
 "$bin/daemon-bench" --kubeconfig "$work/kubeconfig" --pid "$daemon" --kubelet-dir "$work/kubelet" "$@"

@@ -115,6 +115,7 @@ func runRole(
     logger.info("process.starting", metadata: metadata)
     var servers: [any Service] = [HealthServer(host: options.healthHost, port: options.healthPort ?? defaultHealthPort, checks: checks, logger: logger)]
     if let metrics { servers.append(try metrics.server(options: options, logger: logger)) }
+    servers.append(StartupPageRelease(checks: checks, logger: logger))
     let group = ServiceGroup(
         configuration: .init(
             services: (servers + services).map { .init(service: $0) },

@@ -1,0 +1,62 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Handing start-up memory back to the kernel. A long-running role runs much of its code only
+/// while it starts (argument parsing, kubeconfig, TLS set-up, the first lists), and the kernel
+/// maps file pages in windows around each page touched, so a process that has just started holds
+/// most of its binary resident. Once the role serves, ``releaseFilePages()`` asks the kernel to
+/// reclaim the file-backed pages as memory pressure would (`MADV_PAGEOUT`): nothing is discarded
+/// (pages the process has written are anonymous and stay, or go to swap), code and data still in
+/// use fault back in when next used, and pages other processes also map stay where they are.
+public enum ResidentPages {
+    /// A mapping's address range.
+    public struct Range: Equatable, Sendable {
+        public var start: UInt
+        public var end: UInt
+
+        public init(start: UInt, end: UInt) {
+            self.start = start
+            self.end = end
+        }
+    }
+
+    /// Linux's `MADV_PAGEOUT` (5.4 and later); older C headers lack the name.
+    static let pageOut: Int32 = 21
+
+    /// The private, readable, file-backed mappings of a `/proc/<pid>/maps` text: code and data
+    /// of the executable and its libraries. Anonymous, shared and special (`[vdso]`, `[stack]`)
+    /// mappings are left out.
+    public static func privateFileMappings(_ maps: String) -> [Range] {
+        maps.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            // The path is padded to a column: what follows the inode, without the padding.
+            guard fields.count == 6, fields[5].drop(while: { $0 == " " }).hasPrefix("/"),
+                  fields[1].count == 4, fields[1].hasPrefix("r"), fields[1].hasSuffix("p")
+            else { return nil }
+            let bounds = fields[0].split(separator: "-")
+            guard bounds.count == 2, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16), start < end
+            else { return nil }
+            return Range(start: start, end: end)
+        }
+    }
+
+    /// Advises the kernel to reclaim this process's file-backed pages. Returns the bytes of the
+    /// mappings advised, or nil when the kernel refuses the advice (before Linux 5.4).
+    @discardableResult
+    public static func releaseFilePages() -> Int? {
+        guard let maps = ProcFS.read("/proc/self/maps", limit: 4 << 20) else { return nil }
+        var advised = 0
+        for range in privateFileMappings(maps) {
+            let length = Int(range.end - range.start)
+            guard madvise(UnsafeMutableRawPointer(bitPattern: range.start), length, pageOut) == 0 else {
+                // EINVAL for the advice itself means an older kernel; other mappings may have
+                // changed since the maps were read (a library unloaded): skip them.
+                if errno == EINVAL, advised == 0 { return nil }
+                continue
+            }
+            advised += length
+        }
+        return advised
+    }
+}

@@ -46,8 +46,15 @@ public enum ResidentPages {
     @discardableResult
     public static func releaseFilePages() -> Int? {
         guard let maps = ProcFS.read("/proc/self/maps", limit: 4 << 20) else { return nil }
+        return release(privateFileMappings(maps))
+    }
+
+    /// Advises the kernel to reclaim the pages of `ranges`, which must be mappings of this
+    /// process. Returns the bytes advised, or nil when the kernel refuses the advice.
+    @discardableResult
+    public static func release(_ ranges: [Range]) -> Int? {
         var advised = 0
-        for range in privateFileMappings(maps) {
+        for range in ranges {
             let length = Int(range.end - range.start)
             guard madvise(UnsafeMutableRawPointer(bitPattern: range.start), length, pageOut) == 0 else {
                 // EINVAL for the advice itself means an older kernel; other mappings may have

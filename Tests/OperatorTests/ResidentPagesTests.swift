@@ -8,6 +8,10 @@ import ServiceLifecycleTestKit
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite struct ResidentPagesTests {
     @Test func onlyPrivateReadableFileMappingsAreReleased() {
         let maps = """
@@ -30,22 +34,51 @@ import Testing
         ])
     }
 
-    /// The kernel takes back this test process's file pages, and the process keeps running the
-    /// code it released (this test goes on after the call).
-    @Test func releasingFilePagesShrinksTheResidentSet() throws {
-        let before = try #require(Self.residentFileKiB())
-        let advised = try #require(ResidentPages.releaseFilePages(), "this kernel supports MADV_PAGEOUT (5.4 and later)")
-        let after = try #require(Self.residentFileKiB())
-        #expect(advised > 1 << 20)
-        #expect(after < before, "RssFile \(before) KiB → \(after) KiB")
+    /// The kernel takes back the pages of a mapping of this process, and its content reads
+    /// back unchanged afterwards. The mapping is the test's own file: releasing the whole
+    /// test process would stall every test running beside it while its code is read again.
+    @Test func releasedPagesLeaveMemoryAndReadBackUnchanged() throws {
+        let size = 4 << 20
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pages-\(UUID().uuidString)").path
+        defer { unlink(path) }
+        let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        let descriptor = open(path, O_RDONLY)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        try #require(fsync(descriptor) == 0, "clean pages: the kernel does not reclaim dirty ones")
+        let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0)
+        let base = try #require(mapping == UnsafeMutableRawPointer(bitPattern: -1) ? nil : mapping)
+        defer { munmap(base, size) }
+        let mapped = UnsafeRawBufferPointer(start: base, count: size)
+        var sum = 0
+        for offset in stride(from: 0, to: size, by: 4096) { sum &+= Int(mapped[offset]) }
+        #expect(Self.residentPages(base, size) == size / 4096)
+
+        let address = UInt(bitPattern: base)
+        let advised = try #require(ResidentPages.release([.init(start: address, end: address + UInt(size))]),
+                                   "this kernel supports MADV_PAGEOUT (5.4 and later)")
+        #expect(advised == size)
+        let left = Self.residentPages(base, size)
+        #expect(left < size / 4096 / 4, "\(left) of \(size / 4096) pages still in memory")
+        #expect(Array(mapped) == bytes, "nothing is lost: the pages read back from the file")
+    }
+
+    /// Pages of `length` bytes at `base` in the page cache (`mincore`).
+    static func residentPages(_ base: UnsafeMutableRawPointer, _ length: Int) -> Int {
+        var vector = [UInt8](repeating: 0, count: length / 4096)
+        guard mincore(base, length, &vector) == 0 else { return -1 }
+        return vector.filter { $0 & 1 == 1 }.count
     }
 
     @Test func startupPagesAreReleasedOnceTheRoleIsReady() async throws {
         let ready = Atomic<Bool>(false)
         let logs = CapturedLogs()
         let logger = Logger(label: "test.pages") { _ in CapturingHandler(logs: logs) }
+        let releases = Atomic<Int>(0)
         let service = StartupPageRelease(
-            checks: [HealthServer.Check(name: "synced") { ready.load(ordering: .relaxed) }], settle: .milliseconds(50), logger: logger)
+            checks: [HealthServer.Check(name: "synced") { ready.load(ordering: .relaxed) }], settle: .milliseconds(50),
+            release: { releases.add(1, ordering: .relaxed); return 8 << 20 }, logger: logger)
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.run() }
@@ -60,14 +93,17 @@ import Testing
         let (message, metadata) = try #require(logs.records.withLock { $0.first })
         #expect(message == "process.startup_pages_released")
         #expect(metadata["supported"] == "true")
-        #expect(Int(metadata["advised_kib"]?.description ?? "") ?? 0 > 0)
+        #expect(metadata["advised_kib"]?.description == "8192")
+        #expect(Int(metadata["rss_kib_before"]?.description ?? "") ?? 0 > 0)
+        #expect(releases.load(ordering: .relaxed) == 1)
         #expect(logs.records.withLock { $0.count } == 1)
     }
 
     @Test func aRoleThatNeverBecomesReadyStopsCleanly() async throws {
         let logs = CapturedLogs()
         let service = StartupPageRelease(
-            checks: [HealthServer.Check(name: "never") { false }], logger: Logger(label: "test.pages") { _ in CapturingHandler(logs: logs) })
+            checks: [HealthServer.Check(name: "never") { false }], release: { Issue.record("released"); return nil },
+            logger: Logger(label: "test.pages") { _ in CapturingHandler(logs: logs) })
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.run() }
@@ -77,12 +113,6 @@ import Testing
             }
         }
         #expect(logs.records.withLock { $0.isEmpty })
-    }
-
-    static func residentFileKiB() -> Int? {
-        ProcFS.read("/proc/self/status")?.split(separator: "\n")
-            .first { $0.hasPrefix("RssFile:") }
-            .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") }
     }
 }
 

@@ -50,20 +50,22 @@ public enum ResidentPages {
     }
 
     /// Advises the kernel to reclaim the pages of `ranges`, which must be mappings of this
-    /// process. Returns the bytes advised, or nil when the kernel refuses the advice.
+    /// process. Returns the bytes advised, or nil when the kernel refused every range as an
+    /// invalid advice (a kernel before 5.4).
     @discardableResult
     public static func release(_ ranges: [Range]) -> Int? {
         var advised = 0
+        var refused = false
         for range in ranges {
             let length = Int(range.end - range.start)
-            guard madvise(UnsafeMutableRawPointer(bitPattern: range.start), length, pageOut) == 0 else {
-                // EINVAL for the advice itself means an older kernel; other mappings may have
-                // changed since the maps were read (a library unloaded): skip them.
-                if errno == EINVAL, advised == 0 { return nil }
-                continue
+            if madvise(UnsafeMutableRawPointer(bitPattern: range.start), length, pageOut) == 0 {
+                advised += length
+            } else {
+                // EINVAL: an older kernel, or a mapping the advice does not apply to (locked,
+                // device memory); ENOMEM: unmapped since the maps were read. Skip it.
+                refused = refused || errno == EINVAL
             }
-            advised += length
         }
-        return advised
+        return advised == 0 && refused ? nil : advised
     }
 }

@@ -2,47 +2,14 @@ import AuditKit
 import AuditSources
 import Foundation
 import KubeModels
+import KubeTestServer
 import Logging
 import SPOEnricher
 import Synchronization
 
-/// Collects log records (message and metadata) for assertions.
-final class LogCapture: Sendable {
-    struct Record: Sendable {
-        var message: String
-        var metadata: [String: String]
-    }
-
-    private let stored = Mutex<[Record]>([])
-
-    var records: [Record] { stored.withLock { $0 } }
-
+extension LogCapture {
     /// The `audit` records.
     var audits: [[String: String]] { records.filter { $0.message == "audit" }.map(\.metadata) }
-
-    var logger: Logger {
-        Logger(label: "test.enricher") { _ in Handler(capture: self) }
-    }
-
-    fileprivate func append(_ record: Record) {
-        stored.withLock { $0.append(record) }
-    }
-
-    private struct Handler: LogHandler {
-        let capture: LogCapture
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-            capture.append(Record(message: event.message.description, metadata: merged.mapValues(\.description)))
-        }
-    }
 }
 
 /// A process table from fixed cgroup texts and start times; `setStartTime` simulates pid reuse.

@@ -1,6 +1,5 @@
 import Foundation
 import KubeTestServer
-import Logging
 import ProcFS
 import SPOServer
 import ServiceLifecycle
@@ -73,8 +72,8 @@ import Glibc
 
     @Test func startupPagesAreReleasedOnceTheRoleIsReady() async throws {
         let ready = Atomic<Bool>(false)
-        let logs = CapturedLogs()
-        let logger = Logger(label: "test.pages") { _ in CapturingHandler(logs: logs) }
+        let logs = LogCapture()
+        let logger = logs.logger
         let releases = Atomic<Int>(0)
         let service = StartupPageRelease(
             checks: [HealthServer.Check(name: "synced") { ready.load(ordering: .relaxed) }], settle: .milliseconds(50),
@@ -83,27 +82,27 @@ import Glibc
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.run() }
                 try await Task.sleep(for: .milliseconds(300))
-                #expect(logs.records.withLock { $0.isEmpty }, "nothing is released before the role is ready")
+                #expect(logs.records.isEmpty, "nothing is released before the role is ready")
                 ready.store(true, ordering: .relaxed)
-                #expect(await eventually { logs.records.withLock { !$0.isEmpty } })
+                #expect(await eventually { !logs.records.isEmpty })
                 trigger.triggerGracefulShutdown()
                 try await group.waitForAll()
             }
         }
-        let (message, metadata) = try #require(logs.records.withLock { $0.first })
-        #expect(message == "process.startup_pages_released")
-        #expect(metadata["supported"] == "true")
-        #expect(metadata["advised_kib"]?.description == "8192")
-        #expect(Int(metadata["rss_kib_before"]?.description ?? "") ?? 0 > 0)
+        let record = try #require(logs.records.first)
+        #expect(record.message == "process.startup_pages_released")
+        #expect(record.metadata["supported"] == "true")
+        #expect(record.metadata["advised_kib"] == "8192")
+        #expect(Int(record.metadata["rss_kib_before"] ?? "") ?? 0 > 0)
         #expect(releases.load(ordering: .relaxed) == 1)
-        #expect(logs.records.withLock { $0.count } == 1)
+        #expect(logs.records.count == 1)
     }
 
     @Test func aRoleThatNeverBecomesReadyStopsCleanly() async throws {
-        let logs = CapturedLogs()
+        let logs = LogCapture()
         let service = StartupPageRelease(
             checks: [HealthServer.Check(name: "never") { false }], release: { Issue.record("released"); return nil },
-            logger: Logger(label: "test.pages") { _ in CapturingHandler(logs: logs) })
+            logger: logs.logger)
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.run() }
@@ -112,25 +111,6 @@ import Glibc
                 try await group.waitForAll()
             }
         }
-        #expect(logs.records.withLock { $0.isEmpty })
-    }
-}
-
-private final class CapturedLogs: Sendable {
-    let records = Mutex<[(String, Logger.Metadata)]>([])
-}
-
-private struct CapturingHandler: LogHandler {
-    let logs: CapturedLogs
-    var logLevel: Logger.Level = .trace
-    var metadata: Logger.Metadata = [:]
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        logs.records.withLock { $0.append((event.message.description, metadata.merging(event.metadata ?? [:]) { $1 })) }
+        #expect(logs.records.isEmpty)
     }
 }

@@ -40,6 +40,8 @@ import Testing
         store: any SelinuxModules, allowedSystemProfiles: [String]? = nil, withSeccomp: Bool = false,
         _ body: (NodeProfileHarness) async throws -> Void
     ) async throws {
+        let kubelet = FileManager.default.temporaryDirectory.appendingPathComponent("kubelet-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: kubelet) }
         try await NodeProfileHarness.run(prepare: { server in
             if let allowedSystemProfiles {
                 var spec = SecurityProfilesOperatorDaemon.Spec()
@@ -57,7 +59,6 @@ import Testing
             var services = selinux.services + raw.services
             var synced: @Sendable () -> Bool = { selinux.hasSynced && raw.hasSynced }
             if withSeccomp {
-                let kubelet = FileManager.default.temporaryDirectory.appendingPathComponent("kubelet-\(UUID().uuidString)").path
                 let seccomp = SeccompDaemon(
                     client: client, identity: NodeProfileHarness.identity, kubeletDirectory: kubelet,
                     reflector: NodeProfileHarness.reflector, metricsFactory: metrics)

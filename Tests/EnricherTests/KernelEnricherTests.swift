@@ -98,14 +98,19 @@ let kernelLogReadable = getuid() == 0 && access("/dev/kmsg", R_OK) == 0
                         try await Task.sleep(for: .milliseconds(300))
 
                         // The shell joins the container's cgroup, then runs under the profile; it
-                        // stays for a while, since the enricher reads its /proc/<pid>/cgroup
-                        // after the kernel line arrives (late on a loaded machine).
-                        let child = try await ChildProcess.run("/bin/sh", [
-                            "-c", #"echo $$ > "$0/cgroup.procs" && exec "$1" seccomp-exec --profile "$2" -- /bin/sh -c 'cd /; sleep 3'"#,
-                            cgroup.path, binary.path, profile.path,
+                        // stays until the test has the record, since the enricher reads its
+                        // /proc/<pid>/cgroup after the kernel line arrives (late on a loaded machine).
+                        let release = profile.path + ".release"
+                        defer { try? FileManager.default.removeItem(atPath: release) }
+                        async let child = ChildProcess.run("/bin/sh", [
+                            "-c", #"echo $$ > "$0/cgroup.procs" && exec "$1" seccomp-exec --profile "$2" -- /bin/sh -c 'cd /; while [ ! -e "$0" ]; do sleep 0.05; done' "$3""#,
+                            cgroup.path, binary.path, profile.path, release,
                         ])
-                        #expect(child.status == 0, "\(child.output)")
-                        #expect(await eventually(timeout: .seconds(10)) { received.withLock { $0.contains { $0.syscallName == "chdir" } } })
+                        let arrived = await eventually { received.withLock { $0.contains { $0.syscallName == "chdir" } } }
+                        _ = FileManager.default.createFile(atPath: release, contents: nil)
+                        let finished = try await child
+                        #expect(finished.status == 0, "\(finished.output)")
+                        #expect(arrived)
                         let event = try #require(received.withLock { $0.first { $0.syscallName == "chdir" } })
                         #expect(event.container == ContainerIdentity(namespace: "default", pod: "enricherpod", container: "enrichercontainer", containerID: id))
                         #expect(event.event.details == .seccomp(syscall: 80, arch: 0xc000003e))

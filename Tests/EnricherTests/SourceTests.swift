@@ -42,12 +42,15 @@ final class SourceRun: Sendable {
     deinit { task.cancel() }
 }
 
-@Suite struct FileSourceTests {
+/// A class suite: each test gets its own directory, removed when the test's instance goes.
+@Suite final class FileSourceTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("enricher-\(UUID().uuidString)")
 
     init() throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
 
     func append(_ text: String, to path: String) throws {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
@@ -57,7 +60,6 @@ final class SourceRun: Sendable {
     }
 
     @Test func followsFromTheEndAcrossPartialLinesRotationAndTruncation() async throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("audit.log").path
         try "old-1\nold-2\n".write(toFile: path, atomically: false, encoding: .utf8)
         let run = SourceRun(FileAuditSource(path: path, pollInterval: .milliseconds(10)))
@@ -89,7 +91,6 @@ final class SourceRun: Sendable {
     }
 
     @Test func waitsForAnAbsentFileAndReadsItFromTheStart() async throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("syslog").path
         let run = SourceRun(FileAuditSource(path: path, pollInterval: .milliseconds(10)))
         defer { run.stop() }
@@ -99,7 +100,6 @@ final class SourceRun: Sendable {
     }
 
     @Test func overlongLinesAreDroppedWholeAndTheNextLineIsRead() async throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("audit.log").path
         try "".write(toFile: path, atomically: false, encoding: .utf8)
         let run = SourceRun(FileAuditSource(path: path, pollInterval: .milliseconds(10), maxLineLength: 64))
@@ -112,7 +112,6 @@ final class SourceRun: Sendable {
     }
 
     @Test func fromStartReadsWhatIsAlreadyThere() async throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("audit.log").path
         try "a\nb\n".write(toFile: path, atomically: false, encoding: .utf8)
         let run = SourceRun(FileAuditSource(path: path, startAtEnd: false, pollInterval: .milliseconds(10)))

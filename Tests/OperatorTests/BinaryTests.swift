@@ -69,7 +69,7 @@ final class OperatorProcess: @unchecked Sendable {
     }
 
     /// Waits for a log record with message `msg`.
-    func waitForRecord(_ msg: String, timeout: Duration = .seconds(30)) async throws -> [String: Any] {
+    func waitForRecord(_ msg: String, timeout: Duration = convergenceTimeout) async throws -> [String: Any] {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let record = records.first(where: { $0["msg"] as? String == msg }) { return record }
@@ -148,14 +148,9 @@ func withDaemonCluster(_ body: (KubeTestServer, URL, String, String) async throw
             #expect(try await get("http://127.0.0.1:\(port)/readyz") == (503, "not ready: seccomp-spod"))
 
             let file = "\(kubelet)/seccomp/operator/default/log.json"
-            let deadline = ContinuousClock.now + .seconds(20)
-            while FileManager.default.contents(atPath: file) == nil, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            await eventually { FileManager.default.contents(atPath: file) != nil }
             #expect(FileManager.default.contents(atPath: file) == Data(#"{"defaultAction":"SCMP_ACT_LOG"}"#.utf8))
-            while server.object(SecurityProfileNodeStatus.self, namespace: "default", name: "log-node-1")?.status != .installed, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            #expect(await eventually { server.object(SecurityProfileNodeStatus.self, namespace: "default", name: "log-node-1")?.status == .installed })
             #expect(try await get("http://127.0.0.1:\(port)/readyz") == (200, "ok"))
 
             // Its counters on /metrics-spod, over HTTPS, for the metrics client only.
@@ -197,11 +192,8 @@ func withDaemonCluster(_ body: (KubeTestServer, URL, String, String) async throw
             let listening = try await running.waitForRecord("health.listening")
             let port = try #require((listening["http.port"] as? String).flatMap(Int.init))
 
-            let deadline = ContinuousClock.now + .seconds(20)
             func state(_ name: String) -> ProfileState? { server.object(SecurityProfileNodeStatus.self, namespace: "default", name: "\(name)-node-1")?.status }
-            while (state("web") != .error || state("log") != .installed), ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            await eventually { state("web") == .error && state("log") == .installed }
             let status = server.object(SecurityProfileNodeStatus.self, namespace: "default", name: "web-node-1")
             #expect(status?.status == .error)
             #expect(status?.metadata.annotations?["spo.x-k8s.io/status-message"] == "AppArmor not supported on node")

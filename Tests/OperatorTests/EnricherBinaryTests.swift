@@ -37,7 +37,7 @@ import Testing
             _ = try await running.waitForRecord("Reading from file \(auditLog.path)")
             let health = try await running.waitForRecord("health.listening")
             let healthPort = try #require((health["http.port"] as? String).flatMap(Int.init))
-            let deadline = ContinuousClock.now + .seconds(20)
+            let deadline = ContinuousClock.now + convergenceTimeout
             while try await get("http://127.0.0.1:\(healthPort)/readyz").0 != 200, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
             }

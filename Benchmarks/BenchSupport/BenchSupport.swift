@@ -48,19 +48,28 @@ public func report(_ name: String, _ value: String) {
 }
 
 
-/// A benchmark's `--flag value` arguments; an unknown flag or a missing required one stops the
-/// program with a message naming it.
+/// A benchmark's `--flag value` arguments; `--help`, an unknown flag or a missing required one
+/// prints the usage and exits (0 for `--help`, 2 otherwise).
 public struct BenchFlags {
     private var values: [String: String] = [:]
 
     public init(_ arguments: [String], known: Set<String>, required: [String]) {
+        let program = arguments.first.map { ($0 as NSString).lastPathComponent } ?? "bench"
+        func usage(_ problem: String?, status: Int32) -> Never {
+            let flags = known.sorted().map { required.contains($0) ? "\($0) VALUE" : "[\($0) VALUE]" }
+            let text = (problem.map { "\(program): \($0)\n" } ?? "") + "usage: \(program) \(flags.joined(separator: " "))\n"
+            FileHandle.standardError.write(Data(text.utf8))
+            exit(status)
+        }
         var iterator = arguments.dropFirst().makeIterator()
         while let flag = iterator.next() {
-            guard known.contains(flag) else { fatalError("unknown flag \(flag); known: \(known.sorted().joined(separator: ", "))") }
-            values[flag] = iterator.next() ?? ""
+            if flag == "--help" || flag == "-h" { usage(nil, status: 0) }
+            guard known.contains(flag) else { usage("unknown flag \(flag)", status: 2) }
+            guard let value = iterator.next() else { usage("\(flag) needs a value", status: 2) }
+            values[flag] = value
         }
         let missing = required.filter { (values[$0] ?? "").isEmpty }
-        precondition(missing.isEmpty, "required: \(missing.joined(separator: ", "))")
+        if !missing.isEmpty { usage("missing \(missing.joined(separator: ", "))", status: 2) }
     }
 
     public func string(_ flag: String, default fallback: String = "") -> String { values[flag] ?? fallback }

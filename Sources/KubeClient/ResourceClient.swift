@@ -51,16 +51,26 @@ public struct ResourceClient<Object: Codable & Sendable>: Sendable {
     }
 
     public func create(_ object: Object, namespace: String? = nil, fieldManager: String? = nil) async throws -> Object {
-        try await decode(client.send(.init(
-            method: .POST, path: path(namespace), query: fieldManager.map { [("fieldManager", $0)] } ?? [],
-            body: encode(object), idempotent: false)))
+        try await decode(sendCreate(object, namespace: namespace, fieldManager: fieldManager))
     }
 
     /// Replaces the object; fails with `409 Conflict` when its resourceVersion is stale.
     public func update(_ object: Object, name: String, namespace: String? = nil, fieldManager: String? = nil) async throws -> Object {
-        try await decode(client.send(.init(
+        try await decode(sendUpdate(object, name: name, namespace: namespace, fieldManager: fieldManager))
+    }
+
+    /// The response body of a create, undecoded.
+    private func sendCreate(_ object: Object, namespace: String?, fieldManager: String?) async throws -> ByteBuffer {
+        try await client.send(.init(
+            method: .POST, path: path(namespace), query: fieldManager.map { [("fieldManager", $0)] } ?? [],
+            body: encode(object), idempotent: false))
+    }
+
+    /// The response body of an update, undecoded.
+    private func sendUpdate(_ object: Object, name: String, namespace: String?, fieldManager: String?) async throws -> ByteBuffer {
+        try await client.send(.init(
             method: .PUT, path: path(namespace, name), query: fieldManager.map { [("fieldManager", $0)] } ?? [],
-            body: encode(object), idempotent: true)))
+            body: encode(object), idempotent: true))
     }
 
     /// Replaces the status subresource; everything but `status` is ignored by the server.
@@ -143,6 +153,15 @@ extension ResourceClient where Object: KubeResource {
         return try await update(object, name: object.metadata.name ?? "", namespace: object.metadata.namespace, fieldManager: fieldManager)
     }
 
+    /// As ``create(_:fieldManager:)`` for a caller that needs only the write to succeed: the
+    /// object the server sends back is not decoded, which for a large object costs more CPU
+    /// than the request itself.
+    public func createDiscardingResult(_ object: Object, fieldManager: String? = nil) async throws {
+        var object = object
+        object.setTypeMeta()
+        _ = try await sendCreate(object, namespace: object.metadata.namespace, fieldManager: fieldManager)
+    }
+
     /// Replaces the status of the object named by its metadata.
     public func updateStatus(_ object: Object, fieldManager: String? = nil) async throws -> Object {
         var object = object
@@ -186,19 +205,29 @@ extension ResourceClient where Object: KubeResource {
         try await retryingOnConflict(cached: cached, maxAttempts: maxAttempts, mutate: mutate) { try await update($0) }
     }
 
+    /// As ``update(cached:maxAttempts:mutate:)`` for a caller that needs only the write to
+    /// succeed: the object the server sends back is not decoded.
+    public func updateDiscardingResult(cached: Object, maxAttempts: Int = 5, mutate: (inout Object) throws -> Void) async throws {
+        try await retryingOnConflict(cached: cached, maxAttempts: maxAttempts, mutate: mutate) { object in
+            var object = object
+            object.setTypeMeta()
+            _ = try await sendUpdate(object, name: object.metadata.name ?? "", namespace: object.metadata.namespace, fieldManager: nil)
+        }
+    }
+
     /// As ``update(cached:maxAttempts:mutate:)``, for the `status` subresource.
     public func updateStatus(cached: Object, maxAttempts: Int = 5, mutate: (inout Object) throws -> Void) async throws -> Object {
         try await retryingOnConflict(cached: cached, maxAttempts: maxAttempts, mutate: mutate) { try await updateStatus($0) }
     }
 
-    private func retryingOnConflict(
+    private func retryingOnConflict<Written>(
         _ name: String? = nil,
         namespace: String? = nil,
         cached: Object? = nil,
         maxAttempts: Int,
         mutate: (inout Object) throws -> Void,
-        write: (Object) async throws -> Object
-    ) async throws -> Object {
+        write: (Object) async throws -> Written
+    ) async throws -> Written {
         var attempt = 1
         var cached = cached
         let name = name ?? cached?.metadata.name ?? ""

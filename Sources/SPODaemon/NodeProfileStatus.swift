@@ -46,7 +46,7 @@ public struct NodeProfileStatus<Profile: KubeResource>: Sendable {
         }
         var copy = profile
         guard apply(&copy) else { return }
-        _ = try await client.resource(Profile.self).update(cached: profile) { _ = apply(&$0) }
+        try await client.resource(Profile.self).updateDiscardingResult(cached: profile) { _ = apply(&$0) }
     }
 
     /// This node's status of `profile`, from the cache.
@@ -63,7 +63,7 @@ public struct NodeProfileStatus<Profile: KubeResource>: Sendable {
             do {
                 var status = ProfileIdentity.nodeStatus(for: profile, nodeName: identity.nodeName, state: state)
                 if let message { status.metadata.annotations = [SPOMetadata.statusMessageAnnotation: message] }
-                _ = try await statuses.create(status)
+                try await statuses.createDiscardingResult(status)
                 return
             } catch let error as KubeAPIError where error.isAlreadyExists {
                 // Created moments ago and not yet in the cache.
@@ -77,7 +77,7 @@ public struct NodeProfileStatus<Profile: KubeResource>: Sendable {
     private func set(_ state: ProfileState, message: String?, on status: SecurityProfileNodeStatus) async throws {
         guard status.status != state || status.metadata.labels?[SPOMetadata.profileStateLabel] != state.rawValue
             || status.metadata.annotations?[SPOMetadata.statusMessageAnnotation] != message else { return }
-        _ = try await client.resource(SecurityProfileNodeStatus.self).update(cached: status) { object in
+        try await client.resource(SecurityProfileNodeStatus.self).updateDiscardingResult(cached: status) { object in
             object.status = state
             object.metadata.labels = (object.metadata.labels ?? [:]).merging([SPOMetadata.profileStateLabel: state.rawValue]) { $1 }
             object.metadata.annotations?[SPOMetadata.statusMessageAnnotation] = nil

@@ -95,6 +95,30 @@ func apiError(_ error: any Error, _ check: (KubeAPIError) -> Bool) -> Bool {
         }
     }
 
+    /// The writes for callers that need only success behave like the others on the server,
+    /// conflicts included, and still fail with the server's typed error.
+    @Test func writesThatDiscardTheResultStoreTheSameAndFailTheSame() async throws {
+        try await withClient { client, server in
+            let widgets = client.resource(Widget.self)
+            try await widgets.createDiscardingResult(Widget(name: "d", spec: ["n": 0]))
+            let fresh = try #require(server.object(Widget.self, namespace: "default", name: "d"))
+            #expect(fresh.spec?["n"] == 0)
+            await #expect { try await widgets.createDiscardingResult(Widget(name: "d")) } throws: {
+                apiError($0) { $0.isAlreadyExists }
+            }
+
+            try await widgets.updateDiscardingResult(cached: fresh) { $0.spec = ["n": 1] }
+            #expect(server.object(Widget.self, namespace: "default", name: "d")?.spec?["n"] == 1)
+            // `fresh` is stale now: the PUT conflicts, the object is read and changed again.
+            let requestsBefore = server.requests.count
+            try await widgets.updateDiscardingResult(cached: fresh) { widget in
+                widget.spec = ["n": .int((widget.spec?["n"]?.intValue ?? 0) + 10)]
+            }
+            #expect(server.object(Widget.self, namespace: "default", name: "d")?.spec?["n"] == 11)
+            #expect(server.requests.dropFirst(requestsBefore).map { "\($0.method) \($0.status)" } == ["PUT 409", "GET 200", "PUT 200"])
+        }
+    }
+
     @Test func staleUpdateConflictsAndRetryOnConflictWins() async throws {
         try await withClient { client, server in
             let widgets = client.resource(Widget.self)

@@ -79,10 +79,10 @@ public final class EventRecorder: Sendable {
         event.firstTimestamp = now
         event.lastTimestamp = now
         do {
-            let created = try await events.create(event)
+            try await events.createDiscardingResult(event)
             cache.withLock { cache in
                 if cache.count >= Self.cacheLimit { cache.removeAll() }
-                cache[key] = Aggregate(name: created.metadata.name ?? name, namespace: namespace, count: 1)
+                cache[key] = Aggregate(name: name, namespace: namespace, count: 1)
             }
         } catch {
             logger.warning("kube.events.create_failed", metadata: ["error": "\(error)", "reason": "\(reason)"])

@@ -84,17 +84,14 @@ public final class OperatorManager: Service, Sendable {
         let selinuxStatus = aggregator(selinuxProfiles, name: "selinuxprofile-status")
         let rawSelinuxStatus = aggregator(rawSelinuxProfiles, name: "rawselinuxprofile-status")
         let appArmorStatus = aggregator(appArmorProfiles, name: "apparmorprofile-status")
+        let workloadIndex = WorkloadIndex()
         let seccompWorkloads = Controller(
             name: "seccompprofile-workloads",
-            reconciler: WorkloadAnnotator(profiles: seccompProfiles.store, pods: pods.store, client: client) { _, references, profile in
-                references.uses(profile)
-            },
+            reconciler: WorkloadAnnotator(profiles: seccompProfiles.store, client: client) { workloadIndex.pods(using: $0) },
             workers: configuration.workers, logger: logger, metricsFactory: metricsFactory)
         let selinuxWorkloads = Controller(
             name: "selinuxprofile-workloads",
-            reconciler: WorkloadAnnotator(profiles: selinuxProfiles.store, pods: pods.store, client: client) { pod, references, profile in
-                references.uses(profile, podNamespace: pod.metadata.namespace)
-            },
+            reconciler: WorkloadAnnotator(profiles: selinuxProfiles.store, client: client) { workloadIndex.pods(using: $0) },
             workers: configuration.workers, logger: logger, metricsFactory: metricsFactory)
         profileControllers = [seccompStatus, selinuxStatus, rawSelinuxStatus, appArmorStatus, seccompWorkloads, selinuxWorkloads]
 
@@ -144,19 +141,12 @@ public final class OperatorManager: Service, Sendable {
         // Workloads: a pod concerns the profiles it uses, before and after a change.
         let seccompWorkloadQueue = seccompWorkloads.queue
         let selinuxWorkloadQueue = selinuxWorkloads.queue
-        let enqueueUsed: @Sendable (Pod) -> Void = { pod in
-            let references = WorkloadReferences(pod: pod)
-            for key in references.seccompProfiles { seccompWorkloadQueue.add(key) }
-            let namespace = pod.metadata.namespace ?? ""
-            let suffix = "_\(namespace).process"
-            for type in references.selinuxTypes where type.hasSuffix(suffix) && type.count > suffix.count {
-                selinuxWorkloadQueue.add(ObjectKey(namespace: namespace, name: String(type.dropLast(suffix.count))))
+        pods.addHandler(workloadIndex.handler { reference in
+            switch reference.kind {
+            case .seccomp: seccompWorkloadQueue.add(reference.profile)
+            case .selinux: selinuxWorkloadQueue.add(reference.profile)
             }
-        }
-        pods.addHandler(InformerHandler(onAdd: enqueueUsed, onUpdate: { old, new in
-            enqueueUsed(old)
-            enqueueUsed(new)
-        }, onDelete: enqueueUsed))
+        })
     }
 
     var informers: [any Service] {

@@ -10,22 +10,19 @@ import SPOManagerKit
 /// in use cannot disappear from the nodes. Keys are profile keys.
 public struct WorkloadAnnotator<Profile: WorkloadTrackedProfile>: Reconciler {
     let profiles: Store<Profile>
-    let pods: Store<Pod>
     let client: KubernetesClient
-    /// Whether a pod (with its parsed references) uses a profile.
-    let uses: @Sendable (Pod, WorkloadReferences, Profile) -> Bool
+    /// The pods that use a profile (from a ``WorkloadIndex``).
+    let workloads: @Sendable (Profile) -> Set<ObjectKey>
 
-    public init(profiles: Store<Profile>, pods: Store<Pod>, client: KubernetesClient, uses: @escaping @Sendable (Pod, WorkloadReferences, Profile) -> Bool) {
+    public init(profiles: Store<Profile>, client: KubernetesClient, workloads: @escaping @Sendable (Profile) -> Set<ObjectKey>) {
         self.profiles = profiles
-        self.pods = pods
         self.client = client
-        self.uses = uses
+        self.workloads = workloads
     }
 
     public func reconcile(_ key: ObjectKey, logger: Logger) async throws -> ReconcileResult {
         guard let profile = profiles.get(key) else { return .done }
-        let workloads = pods.list().filter { pod in uses(pod, WorkloadReferences(pod: pod), profile) }
-            .map { "\($0.metadata.namespace ?? "")/\($0.metadata.name ?? "")" }.sorted()
+        let workloads = self.workloads(profile).map { "\($0.namespace ?? "")/\($0.name)" }.sorted()
         let resource = client.resource(Profile.self)
         let listed: [String]? = workloads.isEmpty ? nil : workloads
         do {

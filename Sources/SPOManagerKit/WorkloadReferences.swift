@@ -40,14 +40,4 @@ public struct WorkloadReferences: Hashable, Sendable {
         guard !name.isEmpty else { return nil }
         return ObjectKey(namespace: String(parts[1]), name: String(name))
     }
-
-    /// Whether the pod uses `profile`.
-    public func uses(_ profile: SeccompProfile) -> Bool { seccompProfiles.contains(profile.key) }
-
-    /// Whether the pod (in `podNamespace`) uses `profile`: its type is `<name>_<podNamespace>.process`
-    /// and the profile carries the profile-id label (as upstream requires).
-    public func uses(_ profile: SelinuxProfile, podNamespace: String?) -> Bool {
-        guard profile.metadata.labels?[SPOMetadata.profileIDLabel] != nil, profile.metadata.namespace == podNamespace else { return false }
-        return selinuxTypes.contains("\(profile.metadata.name ?? "")_\(podNamespace ?? "").process")
-    }
 }

@@ -1,4 +1,7 @@
 import KubeModels
+import KubeRuntime
+import KubeTestServer
+import SPOManager
 import SPOAPI
 import SPOManagerKit
 import Testing
@@ -90,12 +93,66 @@ func nodeStatus(_ node: String, _ state: ProfileState, message: String? = nil) -
         ])
     }
 
-    @Test func selinuxReferencesNeedTheTypeOfTheirNamespaceAndTheProfileIDLabel() {
-        let references = WorkloadReferences(pod: pod(spec: ["containers": [["name": "a", "securityContext": ["seLinuxOptions": ["type": "web_apps.process"]]]]]))
-        var profile = SelinuxProfile(metadata: ObjectMeta(name: "web", namespace: "apps"), spec: .init())
-        #expect(!references.uses(profile, podNamespace: "apps"), "no profile-id label yet: not installed by any node")
-        profile.metadata.labels = [SPOMetadata.profileIDLabel: "SelinuxProfile-web"]
-        #expect(references.uses(profile, podNamespace: "apps"))
-        #expect(!references.uses(profile, podNamespace: "other"))
+    @Test func selinuxReferencesAreTypesFromPodAndContainerContexts() {
+        let references = WorkloadReferences(pod: pod(spec: [
+            "securityContext": ["seLinuxOptions": ["type": "web_apps.process"]],
+            "containers": [["name": "a", "securityContext": ["seLinuxOptions": ["type": "log_apps.process", "level": "s0"]]], ["name": "b"]],
+        ]))
+        #expect(references.selinuxTypes == ["web_apps.process", "log_apps.process"])
+    }
+}
+
+/// The pod index the manager's workload tracking reads: kept by the pod informer's events.
+@Suite struct WorkloadIndexTests {
+    func pod(_ namespace: String, _ name: String, seccomp: String? = nil, selinux: String? = nil) -> Pod {
+        var context: [String: JSONValue] = [:]
+        if let seccomp { context["seccompProfile"] = ["type": "Localhost", "localhostProfile": .string(seccomp)] }
+        if let selinux { context["seLinuxOptions"] = ["type": .string(selinux)] }
+        return Pod(metadata: ObjectMeta(name: name, namespace: namespace), spec: ["containers": [["name": "c", "securityContext": .object(context)]]])
+    }
+
+    func seccomp(_ namespace: String, _ name: String) -> SeccompProfile {
+        SeccompProfile(metadata: ObjectMeta(name: name, namespace: namespace), spec: .init(defaultAction: .allow))
+    }
+
+    func selinux(_ namespace: String, _ name: String, installed: Bool = true) -> SelinuxProfile {
+        SelinuxProfile(metadata: ObjectMeta(name: name, namespace: namespace, labels: installed ? [SPOMetadata.profileIDLabel: "SelinuxProfile-\(name)"] : nil), spec: .init())
+    }
+
+    @Test func podsAreFoundByTheProfilesTheyUseAcrossAddUpdateAndDelete() {
+        let index = WorkloadIndex()
+        let changed = Locked<[WorkloadIndex.Reference]>([])
+        let handler = index.handler { reference in changed.withLock { $0.append(reference) } }
+        let web = pod("apps", "web", seccomp: "operator/apps/p.json")
+        let job = pod("batch", "job", seccomp: "operator/apps/p.json")
+        handler.onAdd(web)
+        handler.onAdd(job)
+        handler.onAdd(pod("apps", "plain"))
+        #expect(index.pods(using: seccomp("apps", "p")) == [web.key, job.key], "a pod may use another namespace's profile")
+        #expect(index.pods(using: seccomp("batch", "p")).isEmpty)
+
+        // The web pod moves to another profile: both profiles are reported changed.
+        changed.withLock { $0.removeAll() }
+        handler.onUpdate(web, pod("apps", "web", seccomp: "operator/apps/q.json"))
+        #expect(index.pods(using: seccomp("apps", "p")) == [job.key])
+        #expect(index.pods(using: seccomp("apps", "q")) == [web.key])
+        #expect(Set(changed.withLock { $0 }.map(\.profile.name)) == ["p", "q"])
+
+        handler.onDelete(job)
+        #expect(index.pods(using: seccomp("apps", "p")).isEmpty)
+        #expect(changed.withLock { $0 }.last == WorkloadIndex.Reference(kind: .seccomp, profile: ObjectKey(namespace: "apps", name: "p")))
+    }
+
+    @Test func selinuxUseNeedsTheTypeOfThePodsNamespaceAndAnInstalledProfile() {
+        let index = WorkloadIndex()
+        let handler = index.handler { _ in }
+        let web = pod("apps", "web", selinux: "web_apps.process")
+        handler.onAdd(web)
+        handler.onAdd(pod("other", "elsewhere", selinux: "web_apps.process"))
+        handler.onAdd(pod("apps", "underscored", selinux: "my_web_apps.process"))
+        #expect(index.pods(using: selinux("apps", "web")) == [web.key], "the type names the pod's own namespace")
+        #expect(index.pods(using: selinux("apps", "web", installed: false)).isEmpty, "no profile-id label yet: not installed by any node")
+        #expect(index.pods(using: selinux("apps", "my_web")).map(\.name) == ["underscored"])
+        #expect(index.pods(using: seccomp("apps", "web")).isEmpty, "kinds do not mix")
     }
 }

@@ -86,21 +86,29 @@ public struct NodeProfileStatus<Profile: KubeResource>: Sendable {
         }
     }
 
-    /// The deletion of a profile being deleted: this node's status goes `Terminating`; while
-    /// pods still use the profile (`in-use-by-active-pods`) nothing else happens, and the
-    /// finalizer's removal brings the profile back. Then `uninstall` removes it from the node
-    /// (returning false while the removal is still under way), and only once it is gone are
-    /// this node's finalizer and status removed. Returns whether the profile was released.
+    /// The deletion of a profile being deleted: while pods still use the profile
+    /// (`in-use-by-active-pods`) this node's status is `Terminating` and nothing else happens;
+    /// the finalizer's removal brings the profile back. Then `uninstall` removes it from the
+    /// node (returning false while the removal is still under way, with the status
+    /// `Terminating` meanwhile), and only once it is gone are this node's finalizer and status
+    /// removed. Uninstalling comes before any request, so a node does not keep a deleted
+    /// profile while its API requests wait for the client's rate limit. Returns whether the
+    /// profile was released.
     @discardableResult
     public func delete(_ profile: Profile, uninstall: () async throws -> Bool) async throws -> Bool {
         let namespace = profile.metadata.namespace
         let status = current(of: profile)
-        if let status, status.status != .terminating {
-            try await set(.terminating, message: nil, on: status)
+        let terminating = { [self] in
+            if let status, status.status != .terminating { try await set(.terminating, message: nil, on: status) }
         }
-        if profile.metadata.finalizers?.contains(SPOMetadata.inUseFinalizer) == true { return false }
-
-        guard try await uninstall() else { return false }
+        if profile.metadata.finalizers?.contains(SPOMetadata.inUseFinalizer) == true {
+            try await terminating()
+            return false
+        }
+        guard try await uninstall() else {
+            try await terminating()
+            return false
+        }
         if profile.metadata.finalizers?.contains(finalizer) == true {
             let finalizer = self.finalizer
             do {

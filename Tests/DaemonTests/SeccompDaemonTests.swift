@@ -125,6 +125,22 @@ struct DaemonHarness {
         }
     }
 
+    /// The file goes first: a node does not keep a deleted profile while the API refuses (or
+    /// the client's rate limit delays) the writes that release it.
+    @Test func aDeletedProfileLeavesTheNodeBeforeItsAPIWritesSucceed() async throws {
+        try await DaemonHarness.run { harness in
+            try await harness.create("apps", "p", .init(defaultAction: .log))
+            #expect(await eventually { harness.state("apps", "p") == .installed })
+            harness.server.faults.inject(.status(code: 500), method: "PUT", times: 10_000)
+            harness.server.faults.inject(.status(code: 500), method: "DELETE", pathContains: "securityprofilenodestatuses", times: 10_000)
+            try await harness.client.resource(SeccompProfile.self).delete("p", namespace: "apps")
+            #expect(await eventually { harness.file("apps", "p") == nil })
+            #expect(harness.profile("apps", "p")?.metadata.finalizers == ["node-1-deleted"], "this node's finalizer waits for the API")
+            harness.server.faults.clear()
+            #expect(await eventually { harness.profile("apps", "p") == nil && harness.nodeStatus("apps", "p") == nil })
+        }
+    }
+
     @Test func aNodeWithoutSeccompReportsEveryProfileAndIsNeverReady() async throws {
         let metrics = TestMetrics()
         try await DaemonHarness.run(metrics: metrics, seccompSupported: false) { harness in

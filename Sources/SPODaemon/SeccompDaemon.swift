@@ -59,6 +59,7 @@ public final class SeccompDaemon: Sendable {
 
         let queue = controller.queue
         let store = profiles.store
+        let finalizer = ProfileIdentity.nodeFinalizer(nodeName: identity.nodeName)
         // A profile's change also concerns the profiles that use it as their base, found
         // through an index rather than a scan of the namespace on every event.
         let dependents = ReferenceIndex()
@@ -71,8 +72,9 @@ public final class SeccompDaemon: Sendable {
                 dependents.set(profile.key, references: Self.base(of: profile))
                 enqueueWithDependents(profile)
             },
-            onUpdate: { _, new in
+            onUpdate: { old, new in
                 dependents.set(new.key, references: Self.base(of: new))
+                guard Self.concernsNode(old: old, new: new, finalizer: finalizer) else { return }
                 enqueueWithDependents(new)
             },
             onDelete: { profile in
@@ -88,6 +90,23 @@ public final class SeccompDaemon: Sendable {
         spods.addHandler(InformerHandler(onAdd: enqueueAll, onUpdate: { old, new in
             if old.spec != new.spec { enqueueAll(new) }
         }, onDelete: enqueueAll))
+    }
+
+    /// Whether an update can change what this node does with a profile. The node's own
+    /// metadata write (finalizer, profile-id label, first `syscalls` annotation) and the
+    /// manager's status updates cannot, and a second pass over them would compile and compare
+    /// the file again for nothing. A redelivery of the same version, a new spec, a deletion,
+    /// the partial label, this node's finalizer or label gone, or an annotation someone changed
+    /// all can.
+    static func concernsNode(old: SeccompProfile, new: SeccompProfile, finalizer: String) -> Bool {
+        let annotation = { (profile: SeccompProfile) in profile.metadata.annotations?[SPOMetadata.syscallsAnnotation] }
+        return old.metadata.resourceVersion == new.metadata.resourceVersion
+            || old.spec != new.spec
+            || new.metadata.deletionTimestamp != nil
+            || old.metadata.labels?[SPOMetadata.partialLabel] != new.metadata.labels?[SPOMetadata.partialLabel]
+            || new.metadata.finalizers?.contains(finalizer) != true
+            || new.metadata.labels?[SPOMetadata.profileIDLabel] == nil
+            || (annotation(old) != nil && annotation(old) != annotation(new))
     }
 
     /// The profile `profile` names as its `baseProfileName`, in its namespace.

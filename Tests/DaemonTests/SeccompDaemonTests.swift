@@ -141,6 +141,44 @@ struct DaemonHarness {
         }
     }
 
+    /// The node pass runs for what can change the node's outcome, not for the daemon's own
+    /// metadata write or the manager's status: each would compile and compare the file again.
+    @Test func onlyChangesThatConcernTheNodeRunTheNodePass() async throws {
+        let metrics = TestMetrics()
+        try await DaemonHarness.run(metrics: metrics) { harness in
+            func passes() throws -> Int64 {
+                try metrics.expectCounter("controller_runtime_reconcile_total", [("controller", "seccomp-spod"), ("result", "success")]).totalValue
+            }
+            try await harness.create("apps", "p", .init(defaultAction: .errno, syscalls: [.init(names: ["read"], action: .allow)]))
+            #expect(await eventually {
+                harness.state("apps", "p") == .installed && harness.profile("apps", "p")?.metadata.finalizers == ["node-1-deleted"]
+                    && harness.events(reason: "SavedSeccompProfile").count == 1
+            })
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try passes() == 1, "the finalizer, label and annotation the daemon added did not run it again")
+
+            // The manager's aggregated status: nothing for the node.
+            _ = try harness.server.modifyStatus(SeccompProfile.self, namespace: "apps", name: "p") { $0.status = .init(status: .installed) }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try passes() == 1)
+
+            // Someone removed this node's finalizer: the node pass puts it back.
+            _ = try harness.server.modify(SeccompProfile.self, namespace: "apps", name: "p") { $0.metadata.finalizers = nil }
+            #expect(await eventually { harness.profile("apps", "p")?.metadata.finalizers == ["node-1-deleted"] })
+            #expect(try passes() >= 2)
+
+            // Someone changed the syscalls annotation: the node pass writes it back.
+            let annotation = harness.profile("apps", "p")?.metadata.annotations?["syscalls"]
+            #expect(annotation?.contains("read") == true)
+            _ = try harness.server.modify(SeccompProfile.self, namespace: "apps", name: "p") { $0.metadata.annotations?["syscalls"] = "[]" }
+            #expect(await eventually { harness.profile("apps", "p")?.metadata.annotations?["syscalls"] == annotation })
+
+            // A new spec is installed.
+            _ = try harness.server.modify(SeccompProfile.self, namespace: "apps", name: "p") { $0.spec?.defaultAction = .log }
+            #expect(await eventually { harness.file("apps", "p")?.contains("SCMP_ACT_LOG") == true })
+        }
+    }
+
     @Test func aNodeWithoutSeccompReportsEveryProfileAndIsNeverReady() async throws {
         let metrics = TestMetrics()
         try await DaemonHarness.run(metrics: metrics, seccompSupported: false) { harness in

@@ -90,25 +90,41 @@ public struct NodeProfileStatus<Profile: KubeResource>: Sendable {
     /// (`in-use-by-active-pods`) this node's status is `Terminating` and nothing else happens;
     /// the finalizer's removal brings the profile back. Then `uninstall` removes it from the
     /// node (returning false while the removal is still under way, with the status
-    /// `Terminating` meanwhile), and only once it is gone are this node's finalizer and status
-    /// removed. Uninstalling comes before any request, so a node does not keep a deleted
-    /// profile while its API requests wait for the client's rate limit. Returns whether the
-    /// profile was released.
+    /// `Terminating` meanwhile), and only once it is gone is the profile released (see
+    /// ``release(_:)``). Uninstalling comes before any request, so a node does not keep a
+    /// deleted profile while its API requests wait for the client's rate limit. Returns whether
+    /// the profile was released.
     @discardableResult
     public func delete(_ profile: Profile, uninstall: () async throws -> Bool) async throws -> Bool {
-        let namespace = profile.metadata.namespace
-        let status = current(of: profile)
-        let terminating = { [self] in
-            if let status, status.status != .terminating { try await set(.terminating, message: nil, on: status) }
-        }
-        if profile.metadata.finalizers?.contains(SPOMetadata.inUseFinalizer) == true {
-            try await terminating()
+        if Self.isInUse(profile) {
+            try await markTerminating(profile)
             return false
         }
         guard try await uninstall() else {
-            try await terminating()
+            try await markTerminating(profile)
             return false
         }
+        try await release(profile)
+        return true
+    }
+
+    /// Whether pods still use `profile` (the manager's `in-use-by-active-pods` finalizer), so
+    /// that it must stay on the node.
+    public static func isInUse(_ profile: Profile) -> Bool {
+        profile.metadata.finalizers?.contains(SPOMetadata.inUseFinalizer) == true
+    }
+
+    /// This node's status of a profile being deleted: `Terminating`.
+    public func markTerminating(_ profile: Profile) async throws {
+        if let status = current(of: profile), status.status != .terminating {
+            try await set(.terminating, message: nil, on: status)
+        }
+    }
+
+    /// Lets a profile that is gone from this node go: this node's finalizer and status are
+    /// removed (either already gone is fine).
+    public func release(_ profile: Profile) async throws {
+        let namespace = profile.metadata.namespace
         if profile.metadata.finalizers?.contains(finalizer) == true {
             let finalizer = self.finalizer
             do {
@@ -119,14 +135,13 @@ public struct NodeProfileStatus<Profile: KubeResource>: Sendable {
                 // Already gone.
             }
         }
-        if status != nil {
+        if current(of: profile) != nil {
             do {
                 try await client.resource(SecurityProfileNodeStatus.self).delete(statusName(profile), namespace: namespace)
             } catch let error as KubeAPIError where error.isNotFound {
                 // Garbage-collected with its owner already.
             }
         }
-        return true
     }
 
     private func statusName(_ profile: Profile) -> String {

@@ -88,7 +88,7 @@ public struct SeccompProfileReconciler: Reconciler {
             return .done
         }
         if profile.metadata.deletionTimestamp != nil {
-            return try await delete(profile, logger: logger)
+            return try delete(profile, key: key, logger: logger)
         }
         // Decide and act on the node first (pure work and one file write), then tell the API
         // in as few requests as possible: one profile update, one node-status write.
@@ -179,21 +179,43 @@ public struct SeccompProfileReconciler: Reconciler {
 
     // MARK: Deletion
 
-    private func delete(_ profile: SeccompProfile, logger: Logger) async throws -> ReconcileResult {
-        let namespace = profile.metadata.namespace ?? ""
-        let name = profile.metadata.name ?? ""
-        let released = try await nodeStatus.delete(profile) {
-            do {
-                if try directory.remove(namespace: namespace, name: name) { metrics.profileChanged(.delete) }
-            } catch {
-                metrics.error(.cannotRemove)
-                await events.record(profile, type: .warning, reason: OperatorMetric.SeccompErrorReason.cannotRemove.rawValue, message: "\(error)")
-                throw error
-            }
-            return true
+    /// The node side of a deletion: the file goes unless pods still use the profile; the
+    /// status pass then releases the profile (this node's finalizer and status) or shows it
+    /// `Terminating`. The file never waits for the API's request budget.
+    private func delete(_ profile: SeccompProfile, key: ObjectKey, logger: Logger) throws -> ReconcileResult {
+        guard !NodeProfileStatus<SeccompProfile>.isInUse(profile) else {
+            outcomes.record(key, NodeOutcome(state: .terminating, merged: nil, saved: false))
+            statusQueue.add(key)
+            return .done
         }
-        if released { logger.info("seccomp.profile.removed") }
+        do {
+            if try directory.remove(namespace: key.namespace ?? "", name: key.name) {
+                metrics.profileChanged(.delete)
+                logger.info("seccomp.profile.removed")
+            }
+        } catch {
+            // Retried by the controller; the status pass reports it once per failure.
+            metrics.error(.cannotRemove)
+            outcomes.record(key, NodeOutcome(state: .terminating, merged: nil, saved: false, problem: .init(reason: .cannotRemove, message: "\(error)")))
+            statusQueue.add(key)
+            throw error
+        }
+        outcomes.record(key, NodeOutcome(state: .terminating, merged: nil, saved: false, released: true))
+        statusQueue.add(key)
         return .done
+    }
+
+    /// The API side of a deletion's outcome: the profile released, or `Terminating` (with the
+    /// event of a failed removal).
+    func publishDeletion(_ outcome: NodeOutcome, for profile: SeccompProfile) async throws {
+        if let problem = outcome.problem {
+            await events.record(profile, type: .warning, reason: problem.reason.rawValue, message: problem.message)
+        }
+        if outcome.released {
+            try await nodeStatus.release(profile)
+        } else {
+            try await nodeStatus.markTerminating(profile)
+        }
     }
 }
 
@@ -203,6 +225,8 @@ public struct NodeOutcome: Sendable, Hashable {
     var merged: SeccompProfile.Spec?
     var saved: Bool
     var problem: ProfilePreparation.Problem?
+    /// For a profile being deleted: whether it is gone from the node, so this node may let it go.
+    var released = false
     /// Distinguishes outcomes of the same profile, so a newer one is never dropped.
     var sequence: UInt64 = 0
 }
@@ -243,12 +267,18 @@ struct SeccompStatusReconciler: Reconciler {
 
     func reconcile(_ key: ObjectKey, logger: Logger) async throws -> ReconcileResult {
         guard let outcome = files.outcomes.pending(key) else { return .done }
-        guard let profile = files.profiles.get(key), profile.metadata.deletionTimestamp == nil else {
+        // An outcome from before a deletion (or from during one, once the profile is gone) has
+        // nothing left to say: the newer outcome, if any, follows.
+        guard let profile = files.profiles.get(key), (profile.metadata.deletionTimestamp != nil) == (outcome.state == .terminating) else {
             files.outcomes.published(key, outcome)
             return .done
         }
         do {
-            try await files.publish(outcome, for: profile)
+            if outcome.state == .terminating {
+                try await files.publishDeletion(outcome, for: profile)
+            } else {
+                try await files.publish(outcome, for: profile)
+            }
         } catch is CancellationError {
             throw CancellationError()
         } catch {

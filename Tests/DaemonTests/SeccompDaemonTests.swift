@@ -193,6 +193,27 @@ struct DaemonHarness {
         }
     }
 
+    /// A file that cannot be removed keeps the profile (and this node's finalizer on it) and is
+    /// reported, until the retry succeeds.
+    @Test func aFailedRemovalIsReportedAndRetriedUntilTheFileIsGone() async throws {
+        let fileSystem = FailingFileSystem()
+        let metrics = TestMetrics()
+        try await DaemonHarness.run(metrics: metrics, fileSystem: fileSystem) { harness in
+            try await harness.create("apps", "p", .init(defaultAction: .log))
+            #expect(await eventually { harness.state("apps", "p") == .installed && harness.profile("apps", "p")?.metadata.finalizers == ["node-1-deleted"] })
+            fileSystem.failure.withLock { $0 = (pathContaining: "/apps/p.json", code: EROFS) }
+            try await harness.client.resource(SeccompProfile.self).delete("p", namespace: "apps")
+            let reason = String(cString: strerror(EROFS))
+            #expect(await eventually { harness.events(reason: "CannotRemoveSeccompProfile").first?.message?.contains(reason) == true })
+            #expect(await eventually { harness.state("apps", "p") == .terminating })
+            #expect(harness.file("apps", "p") != nil && harness.profile("apps", "p") != nil, "kept, with this node's finalizer")
+            #expect(try metrics.expectCounter("security_profiles_operator_seccomp_profile_error_total", [("reason", "CannotRemoveSeccompProfile")]).totalValue >= 1)
+
+            fileSystem.failure.withLock { $0 = nil }
+            #expect(await eventually { harness.profile("apps", "p") == nil && harness.file("apps", "p") == nil && harness.nodeStatus("apps", "p") == nil })
+        }
+    }
+
     @Test(arguments: [EROFS, ENOSPC])
     func anUnwritableKubeletDirectoryIsAnErrorUntilItRecovers(code: Int32) async throws {
         // Root ignores permissions here, so the failure is injected below the directory layer.
@@ -348,7 +369,12 @@ final class FailingFileSystem: ProfileFileSystem {
 
     func read(_ path: String) throws -> [UInt8]? { try local.read(path) }
     func createDirectory(_ directory: String, mode: mode_t) throws { try local.createDirectory(directory, mode: mode) }
-    func remove(_ path: String) throws -> Bool { try local.remove(path) }
+    func remove(_ path: String) throws -> Bool {
+        if let failure = failure.value, path.contains(failure.pathContaining) {
+            throw FileSystemError("remove", path, code: failure.code)
+        }
+        return try local.remove(path)
+    }
     func entries(_ directory: String) throws -> [String] { try local.entries(directory) }
 
     func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws {

@@ -81,11 +81,21 @@ public struct ResourceClient<Object: Codable & Sendable>: Sendable {
     }
 
     public func patch(_ name: String, namespace: String? = nil, patch: Patch, subresource: String? = nil, fieldManager: String? = nil) async throws -> Object {
+        try await decode(sendPatch(name, namespace: namespace, patch: patch, subresource: subresource, fieldManager: fieldManager))
+    }
+
+    /// As ``patch(_:namespace:patch:subresource:fieldManager:)`` for a caller that needs only
+    /// the write to succeed: the object the server sends back is not decoded.
+    public func patchDiscardingResult(_ name: String, namespace: String? = nil, patch: Patch, subresource: String? = nil, fieldManager: String? = nil) async throws {
+        _ = try await sendPatch(name, namespace: namespace, patch: patch, subresource: subresource, fieldManager: fieldManager)
+    }
+
+    private func sendPatch(_ name: String, namespace: String?, patch: Patch, subresource: String?, fieldManager: String?) async throws -> ByteBuffer {
         var body = ByteBuffer()
         body.writeBytes(try encodeJSON(patch.document))
-        return try await decode(client.send(.init(
+        return try await client.send(.init(
             method: .PATCH, path: path(namespace, name, subresource), query: fieldManager.map { [("fieldManager", $0)] } ?? [],
-            body: body, contentType: patch.contentType, idempotent: false)))
+            body: body, contentType: patch.contentType, idempotent: false))
     }
 
     /// Server-side apply: the object is the manager's full intent for the fields it owns.

@@ -27,26 +27,40 @@ public struct NodeProfileStatus<Profile: KubeResource>: Sendable {
     /// `<node>-deleted`, this node's finalizer on every profile it installed.
     public var finalizer: String { ProfileIdentity.nodeFinalizer(nodeName: identity.nodeName) }
 
-    /// Adds this node's finalizer and the profile-id label (and whatever `extra` changes) in
-    /// one update of the cached object, when anything differs.
-    public func claim(_ profile: Profile, extra: (@Sendable (inout Profile) -> Bool)? = nil) async throws {
-        let id = ProfileIdentity.profileID(kind: Profile.kind, name: profile.metadata.name ?? "")
-        let finalizer = self.finalizer
-        let apply = { @Sendable (object: inout Profile) -> Bool in
-            var changed = extra?(&object) ?? false
-            if object.metadata.finalizers?.contains(finalizer) != true {
-                object.metadata.finalizers = (object.metadata.finalizers ?? []) + [finalizer]
-                changed = true
+    /// Adds this node's finalizer and the profile-id label, and sets `annotations`, when any
+    /// differs from `profile` (an informer's copy, whose annotations may be fingerprints, see
+    /// ``AnnotationFingerprint``). One JSON merge patch of just these fields, so a trimmed
+    /// cached copy is never written back; a changed finalizer list carries the resourceVersion,
+    /// and a conflict reads the object again and retries.
+    public func claim(_ profile: Profile, annotations: [String: String] = [:]) async throws {
+        let name = profile.metadata.name ?? "", namespace = profile.metadata.namespace
+        var current = profile
+        var attempt = 1
+        while let patch = claimPatch(for: current, annotations: annotations) {
+            do {
+                try await client.resource(Profile.self).patchDiscardingResult(name, namespace: namespace, patch: .merge(patch))
+                return
+            } catch let error as KubeAPIError where error.isConflict && attempt < 5 {
+                attempt += 1
+                current = try await client.resource(Profile.self).get(name, namespace: namespace)
             }
-            if object.metadata.labels?[SPOMetadata.profileIDLabel] == nil {
-                object.metadata.labels = (object.metadata.labels ?? [:]).merging([SPOMetadata.profileIDLabel: id]) { $1 }
-                changed = true
-            }
-            return changed
         }
-        var copy = profile
-        guard apply(&copy) else { return }
-        try await client.resource(Profile.self).updateDiscardingResult(cached: profile) { _ = apply(&$0) }
+    }
+
+    /// The merge patch that claims `object` for this node, or nil when nothing differs.
+    func claimPatch(for object: Profile, annotations: [String: String]) -> JSONValue? {
+        var metadata: [String: JSONValue] = [:]
+        if object.metadata.finalizers?.contains(finalizer) != true {
+            // A merge patch replaces the whole list: only against the version it was read from.
+            metadata["finalizers"] = .array(((object.metadata.finalizers ?? []) + [finalizer]).map(JSONValue.string))
+            metadata["resourceVersion"] = object.metadata.resourceVersion.map(JSONValue.string)
+        }
+        if object.metadata.labels?[SPOMetadata.profileIDLabel] == nil {
+            metadata["labels"] = [SPOMetadata.profileIDLabel: .string(ProfileIdentity.profileID(kind: Profile.kind, name: object.metadata.name ?? ""))]
+        }
+        let changed = annotations.filter { !AnnotationFingerprint.matches(object.metadata.annotations?[$0.key], $0.value) }
+        if !changed.isEmpty { metadata["annotations"] = .object(changed.mapValues(JSONValue.string)) }
+        return metadata.isEmpty ? nil : ["metadata": .object(metadata)]
     }
 
     /// This node's status of `profile`, from the cache.

@@ -35,7 +35,9 @@ public final class SeccompDaemon: Sendable {
         metricsFactory: (any MetricsFactory)? = nil,
         logger: Logger = Logger(label: "spod.seccomp")
     ) {
-        profiles = Informer(client: client.resource(SeccompProfile.self), reflector: reflector, logger: logger)
+        profiles = Informer(
+            client: client.resource(SeccompProfile.self), reflector: reflector,
+            transform: AnnotationFingerprint.trimming([SPOMetadata.syscallsAnnotation]), logger: logger)
         spods = Informer(client: client.resource(SecurityProfilesOperatorDaemon.self), namespace: identity.operatorNamespace, reflector: reflector, logger: logger)
         nodeStatuses = Informer(
             client: client.resource(SecurityProfileNodeStatus.self),

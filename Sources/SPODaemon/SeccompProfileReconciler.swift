@@ -168,13 +168,7 @@ public struct SeccompProfileReconciler: Reconciler {
     /// This node's finalizer, the profile-id label and the `syscalls` annotation (the merged
     /// rules, as upstream writes them).
     private func updateProfileMetadata(_ profile: SeccompProfile, merged: SeccompProfile.Spec?) async throws {
-        guard let merged else { return try await nodeStatus.claim(profile) }
-        let annotation = ProfileFile.syscallsAnnotation(merged.syscalls)
-        try await nodeStatus.claim(profile) { object in
-            guard object.metadata.annotations?[SPOMetadata.syscallsAnnotation] != annotation else { return false }
-            object.metadata.annotations = (object.metadata.annotations ?? [:]).merging([SPOMetadata.syscallsAnnotation: annotation]) { $1 }
-            return true
-        }
+        try await nodeStatus.claim(profile, annotations: merged.map { [SPOMetadata.syscallsAnnotation: ProfileFile.syscallsAnnotation($0.syscalls)] } ?? [:])
     }
 
     // MARK: Deletion

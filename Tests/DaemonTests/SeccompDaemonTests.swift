@@ -179,6 +179,28 @@ struct DaemonHarness {
         }
     }
 
+    /// The daemon caches a fingerprint of the `syscalls` annotation it writes, and claims
+    /// profiles with merge patches, so the fingerprint never reaches the server; a conflicting
+    /// patch is retried against a fresh copy.
+    @Test func theCacheKeepsAFingerprintOfTheSyscallsAnnotationAndNeverWritesItBack() async throws {
+        try await DaemonHarness.run { harness in
+            try await harness.create("apps", "p", .init(defaultAction: .errno, syscalls: [.init(names: ["read"], action: .allow)]))
+            #expect(await eventually { harness.profile("apps", "p")?.metadata.annotations?["syscalls"]?.contains("read") == true })
+            let rules = try #require(harness.profile("apps", "p")?.metadata.annotations?["syscalls"])
+            #expect(await eventually { harness.daemon.profiles.store.get(name: "p", namespace: "apps")?.metadata.annotations?["syscalls"] == AnnotationFingerprint.of(rules) })
+
+            // Someone removes this node's finalizer; the claim that puts it back is refused once
+            // as stale, then goes through on a fresh copy.
+            harness.server.faults.inject(.status(code: 409), method: "PATCH", pathContains: "seccompprofiles")
+            _ = try harness.server.modify(SeccompProfile.self, namespace: "apps", name: "p") { $0.metadata.finalizers = nil }
+            #expect(await eventually { harness.profile("apps", "p")?.metadata.finalizers == ["node-1-deleted"] })
+            #expect(harness.profile("apps", "p")?.metadata.annotations?["syscalls"] == rules, "the server keeps the rules, not the fingerprint")
+            let writes = harness.server.requests.filter { $0.path.contains("/seccompprofiles/") && ["PUT", "PATCH"].contains($0.method) }
+            #expect(writes.map { "\($0.method) \($0.status)" }.suffix(2) == ["PATCH 409", "PATCH 200"])
+            #expect(!writes.contains { $0.method == "PUT" }, "no cached copy is sent back whole")
+        }
+    }
+
     @Test func aNodeWithoutSeccompReportsEveryProfileAndIsNeverReady() async throws {
         let metrics = TestMetrics()
         try await DaemonHarness.run(metrics: metrics, seccompSupported: false) { harness in
@@ -382,5 +404,28 @@ final class FailingFileSystem: ProfileFileSystem {
             throw FileSystemError("write", path, code: failure.code)
         }
         try local.replace(path, with: bytes, mode: mode)
+    }
+}
+
+@Suite struct AnnotationFingerprintTests {
+    @Test func aFingerprintStandsForItsValueOnly() {
+        let rules = #"[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]"#
+        let fingerprint = AnnotationFingerprint.of(rules)
+        #expect(fingerprint.hasPrefix("sha256:") && fingerprint.count == 7 + 64)
+        #expect(AnnotationFingerprint.matches(fingerprint, rules))
+        #expect(AnnotationFingerprint.matches(rules, rules), "a copy that was not trimmed")
+        #expect(!AnnotationFingerprint.matches(fingerprint, rules + " "))
+        #expect(!AnnotationFingerprint.matches(nil, rules))
+        #expect(!AnnotationFingerprint.matches("sha256:" + String(repeating: "0", count: 64), rules))
+    }
+
+    @Test func trimmingTouchesOnlyTheNamedAnnotations() {
+        let trim: @Sendable (SeccompProfile) -> SeccompProfile = AnnotationFingerprint.trimming(["syscalls"])
+        let profile = SeccompProfile(metadata: ObjectMeta(name: "p", namespace: "apps", annotations: ["syscalls": "[]", "team": "a"]), spec: .init(defaultAction: .log))
+        let trimmed = trim(profile)
+        #expect(trimmed.metadata.annotations == ["syscalls": AnnotationFingerprint.of("[]"), "team": "a"])
+        #expect(trimmed.spec == profile.spec)
+        let plain = SeccompProfile(metadata: ObjectMeta(name: "q", namespace: "apps"), spec: .init(defaultAction: .log))
+        #expect(trim(plain) == plain)
     }
 }

@@ -89,6 +89,29 @@ import Testing
         }
     }
 
+    /// A transform trims what is cached, from the list and from every watch event, and the
+    /// handlers see the trimmed objects.
+    @Test func aTransformAppliesToListedAndWatchedObjects() async throws {
+        try await withClient { client, server in
+            try server.seed(Widget(name: "listed", spec: ["blob": .string(String(repeating: "x", count: 4096))]))
+            let widgets = client.resource(Widget.self)
+            let informer = Informer(client: widgets, reflector: fastReflector, transform: { widget in
+                var widget = widget
+                if let blob = widget.spec?["blob"] { widget.spec?["blob"] = .int(Int64(blob.stringValue?.count ?? 0)) }
+                return widget
+            })
+            let log = DeltaLog()
+            informer.addHandler(log.handler())
+            try await whileRunning([informer]) {
+                await informer.waitForSync()
+                #expect(informer.store.get(name: "listed", namespace: "default")?.spec?["blob"] == 4096)
+                _ = try await widgets.create(Widget(name: "watched", spec: ["blob": "abc"]))
+                #expect(await eventually { informer.store.get(name: "watched", namespace: "default")?.spec?["blob"] == 3 })
+                #expect(log.all.contains("add watched"))
+            }
+        }
+    }
+
     @Test func relistsAfterGoneAndConvergesWithoutDuplicates() async throws {
         try await withClient { client, server in
             try server.seed(Widget(name: "a"))

@@ -32,7 +32,7 @@ public struct InformerHandler<Object: KubeResource>: Sendable {
 ///
 /// Run it as a `Service`; it stops on graceful shutdown or cancellation.
 public final class Informer<Object: KubeResource>: Service, Sendable {
-    public let store = Store<Object>()
+    public let store: Store<Object>
     private let client: ResourceClient<Object>
     private let namespace: String?
     private let labelSelector: String?
@@ -48,6 +48,7 @@ public final class Informer<Object: KubeResource>: Service, Sendable {
     /// - Parameters:
     ///   - namespace: watch one namespace, or all when `nil`.
     ///   - resyncPeriod: when set, every cached object is re-delivered as an update this often.
+    ///   - transform: applied to every object before it is cached (see ``Store/init(transform:)``).
     public init(
         client: ResourceClient<Object>,
         namespace: String? = nil,
@@ -56,8 +57,10 @@ public final class Informer<Object: KubeResource>: Service, Sendable {
         resyncPeriod: Duration? = nil,
         reflector: ReflectorStateMachine.Configuration = .init(),
         pageSize: Int = 500,
+        transform: (@Sendable (Object) -> Object)? = nil,
         logger: Logger = Logger(label: "kube.informer")
     ) {
+        self.store = Store(transform: transform)
         self.client = client
         self.namespace = namespace
         self.labelSelector = labelSelector

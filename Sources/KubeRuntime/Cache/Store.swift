@@ -12,7 +12,8 @@ public enum StoreDelta<Object: Sendable>: Sendable {
 ///
 /// Objects are cached without `metadata.managedFields`: nothing reads them from a cache, a
 /// real API server puts them on every object (often larger than the rest of its metadata), and
-/// an update sent from a cached copy without them leaves the server's unchanged.
+/// an update sent from a cached copy without them leaves the server's unchanged. A `transform`
+/// can trim more (client-go's `SetTransform`); a trimmed copy must then never be written back.
 public final class Store<Object: KubeResource>: Sendable {
     private struct Inner {
         var items: [ObjectKey: Object] = [:]
@@ -34,8 +35,12 @@ public final class Store<Object: KubeResource>: Sendable {
     }
 
     private let inner = Mutex(Inner())
+    private let transform: (@Sendable (Object) -> Object)?
 
-    public init() {}
+    /// - Parameter transform: applied to every object before it is cached.
+    public init(transform: (@Sendable (Object) -> Object)? = nil) {
+        self.transform = transform
+    }
 
     public func get(_ key: ObjectKey) -> Object? { inner.withLock { $0.items[key] } }
 
@@ -55,18 +60,17 @@ public final class Store<Object: KubeResource>: Sendable {
 
     /// Applies one watch event's object; returns what changed.
     public func upsert(_ object: Object) -> StoreDelta<Object> {
-        let object = Self.cacheable(object)
+        let object = cacheable(object)
         return inner.withLock { inner in
             if let old = inner.insert(object) { return .updated(old: old, new: object) }
             return .added(object)
         }
     }
 
-    private static func cacheable(_ object: Object) -> Object {
-        guard object.metadata.managedFields != nil else { return object }
+    private func cacheable(_ object: Object) -> Object {
         var object = object
-        object.metadata.managedFields = nil
-        return object
+        if object.metadata.managedFields != nil { object.metadata.managedFields = nil }
+        return transform?(object) ?? object
     }
 
     /// Removes the object of a DELETED event; returns the delta (with the last known state
@@ -85,7 +89,7 @@ public final class Store<Object: KubeResource>: Sendable {
         inner.withLock { inner in
             var deltas: [StoreDelta<Object>] = []
             var seen = Set<ObjectKey>()
-            for object in objects.lazy.map(Self.cacheable) {
+            for object in objects.lazy.map(cacheable) {
                 seen.insert(object.key)
                 if let old = inner.insert(object) {
                     if old.metadata.resourceVersion != object.metadata.resourceVersion {

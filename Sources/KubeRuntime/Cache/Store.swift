@@ -15,19 +15,26 @@ public enum StoreDelta<Object: Sendable>: Sendable {
 /// an update sent from a cached copy without them leaves the server's unchanged. A `transform`
 /// can trim more (client-go's `SetTransform`); a trimmed copy must then never be written back.
 public final class Store<Object: KubeResource>: Sendable {
+    /// One cached object. Boxed: a dictionary keeps a slot for every bucket, up to twice as
+    /// many as objects, and typed resources are a few hundred bytes wide.
+    private final class Entry: Sendable {
+        let object: Object
+        init(_ object: Object) { self.object = object }
+    }
+
     private struct Inner {
-        var items: [ObjectKey: Object] = [:]
+        var items: [ObjectKey: Entry] = [:]
         var byNamespace: [String: Set<ObjectKey>] = [:]
 
         mutating func insert(_ object: Object) -> Object? {
             let key = object.key
-            let old = items.updateValue(object, forKey: key)
+            let old = items.updateValue(Entry(object), forKey: key)?.object
             if old == nil { byNamespace[key.namespace ?? "", default: []].insert(key) }
             return old
         }
 
         mutating func remove(_ key: ObjectKey) -> Object? {
-            guard let old = items.removeValue(forKey: key) else { return nil }
+            guard let old = items.removeValue(forKey: key)?.object else { return nil }
             byNamespace[key.namespace ?? ""]?.remove(key)
             if byNamespace[key.namespace ?? ""]?.isEmpty == true { byNamespace.removeValue(forKey: key.namespace ?? "") }
             return old
@@ -42,15 +49,15 @@ public final class Store<Object: KubeResource>: Sendable {
         self.transform = transform
     }
 
-    public func get(_ key: ObjectKey) -> Object? { inner.withLock { $0.items[key] } }
+    public func get(_ key: ObjectKey) -> Object? { inner.withLock { $0.items[key]?.object } }
 
     public func get(name: String, namespace: String?) -> Object? { get(ObjectKey(namespace: namespace, name: name)) }
 
     /// All cached objects, or those of one namespace (by the index).
     public func list(namespace: String? = nil) -> [Object] {
         inner.withLock { inner in
-            guard let namespace else { return Array(inner.items.values) }
-            return (inner.byNamespace[namespace] ?? []).compactMap { inner.items[$0] }
+            guard let namespace else { return inner.items.values.map(\.object) }
+            return (inner.byNamespace[namespace] ?? []).compactMap { inner.items[$0]?.object }
         }
     }
 

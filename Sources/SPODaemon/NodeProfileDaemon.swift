@@ -28,7 +28,7 @@ public final class NodeProfileDaemon<Profile: KubeResource & Hashable>: Sendable
     init(
         client: KubernetesClient, identity: DaemonIdentity, name: String, workers: Int,
         reflector: ReflectorStateMachine.Configuration, metricsFactory: (any MetricsFactory)?, logger: Logger,
-        reconciler: (Store<Profile>, Store<SecurityProfilesOperatorDaemon>, NodeProfileStatus<Profile>, WorkQueue<ObjectKey>, ReferenceIndex) -> any Reconciler,
+        reconciler: (Store<Profile>, Store<SecurityProfilesOperatorDaemon>, NodeProfileStatus<Profile>, WorkQueue<ObjectKey>, ReferenceIndex<ObjectKey>) -> any Reconciler,
         references: @escaping @Sendable (Profile) -> Set<ObjectKey> = { _ in [] },
         related: @escaping @Sendable (Profile, Store<Profile>) -> [ObjectKey] = { _, _ in [] }
     ) {
@@ -40,7 +40,7 @@ public final class NodeProfileDaemon<Profile: KubeResource & Hashable>: Sendable
             reflector: reflector, logger: logger)
         let queue = WorkQueue<ObjectKey>(name: name, metricsFactory: metricsFactory)
         let nodeStatus = NodeProfileStatus<Profile>(identity: identity, client: client, nodeStatuses: nodeStatuses.store)
-        let index = ReferenceIndex()
+        let index = ReferenceIndex<ObjectKey>()
         controller = Controller(
             name: name, reconciler: reconciler(profiles.store, spods.store, nodeStatus, queue, index), queue: queue,
             workers: workers, logger: logger, metricsFactory: metricsFactory)

@@ -64,7 +64,7 @@ public final class SeccompDaemon: Sendable {
         let finalizer = ProfileIdentity.nodeFinalizer(nodeName: identity.nodeName)
         // A profile's change also concerns the profiles that use it as their base, found
         // through an index rather than a scan of the namespace on every event.
-        let dependents = ReferenceIndex()
+        let dependents = ReferenceIndex<ObjectKey>()
         let enqueueWithDependents: @Sendable (SeccompProfile) -> Void = { profile in
             queue.add(profile.key)
             for dependent in dependents.dependents(of: profile.key) { queue.add(dependent) }

@@ -130,8 +130,7 @@ public struct SeccompProfileReconciler: Reconciler {
             logger.warning("seccomp.profile.rejected", metadata: ["reason": "\(problem.reason.rawValue)", "error": "\(problem.message)"])
             metrics.error(problem.reason)
         }
-        outcomes.record(key, NodeOutcome(state: state, merged: merged, saved: saved, problem: problem))
-        statusQueue.add(key)
+        handOver(key, NodeOutcome(state: state, merged: merged, saved: saved, problem: problem))
         // A failed write is worth retrying; a rejected profile waits for a change.
         if problem?.reason == .cannotSave {
             throw FileSystemError("install", "\(namespace)/\(key.name)", code: EIO)
@@ -178,8 +177,7 @@ public struct SeccompProfileReconciler: Reconciler {
     /// `Terminating`. The file never waits for the API's request budget.
     private func delete(_ profile: SeccompProfile, key: ObjectKey, logger: Logger) throws -> ReconcileResult {
         guard !NodeProfileStatus<SeccompProfile>.isInUse(profile) else {
-            outcomes.record(key, NodeOutcome(state: .terminating, merged: nil, saved: false))
-            statusQueue.add(key)
+            handOver(key, NodeOutcome(state: .terminating, merged: nil, saved: false))
             return .done
         }
         do {
@@ -190,13 +188,17 @@ public struct SeccompProfileReconciler: Reconciler {
         } catch {
             // Retried by the controller; the status pass reports it once per failure.
             metrics.error(.cannotRemove)
-            outcomes.record(key, NodeOutcome(state: .terminating, merged: nil, saved: false, problem: .init(reason: .cannotRemove, message: "\(error)")))
-            statusQueue.add(key)
+            handOver(key, NodeOutcome(state: .terminating, merged: nil, saved: false, problem: .init(reason: .cannotRemove, message: "\(error)")))
             throw error
         }
-        outcomes.record(key, NodeOutcome(state: .terminating, merged: nil, saved: false, released: true))
-        statusQueue.add(key)
+        handOver(key, NodeOutcome(state: .terminating, merged: nil, saved: false, released: true))
         return .done
+    }
+
+    /// Leaves `outcome` for the status pass to publish.
+    private func handOver(_ key: ObjectKey, _ outcome: NodeOutcome) {
+        outcomes.record(key, outcome)
+        statusQueue.add(key)
     }
 
     /// The API side of a deletion's outcome: the profile released, or `Terminating` (with the

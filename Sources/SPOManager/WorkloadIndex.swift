@@ -2,7 +2,6 @@ import KubeModels
 import KubeRuntime
 import SPOAPI
 import SPOManagerKit
-import Synchronization
 
 /// Which pods use which profile, kept current by the pod informer: each pod's references are
 /// parsed once per change, and tracking one profile's workloads reads its own pods instead of
@@ -28,7 +27,8 @@ public final class WorkloadIndex: Sendable {
         }
     }
 
-    private let users = Mutex<[Reference: Set<ObjectKey>]>([:])
+    /// Pods and the profiles they refer to.
+    private let index = ReferenceIndex<Reference>()
 
     public init() {}
 
@@ -47,32 +47,14 @@ public final class WorkloadIndex: Sendable {
     /// Handlers for the pod informer; `changed` is called, after the index is updated, for
     /// every profile a pod referred to before or after a change.
     public func handler(changed: @escaping @Sendable (Reference) -> Void) -> InformerHandler<Pod> {
-        InformerHandler(
-            onAdd: { pod in
-                let references = Self.references(of: pod)
-                self.update(pod.key, removing: [], adding: references)
-                references.forEach(changed)
-            },
-            onUpdate: { old, new in
-                let (before, after) = (Self.references(of: old), Self.references(of: new))
-                self.update(new.key, removing: before.subtracting(after), adding: after)
-                before.union(after).forEach(changed)
-            },
-            onDelete: { pod in
-                let references = Self.references(of: pod)
-                self.update(pod.key, removing: references, adding: [])
-                references.forEach(changed)
-            })
-    }
-
-    private func update(_ pod: ObjectKey, removing: Set<Reference>, adding: Set<Reference>) {
-        users.withLock { users in
-            for reference in removing {
-                users[reference]?.remove(pod)
-                if users[reference]?.isEmpty == true { users[reference] = nil }
-            }
-            for reference in adding { users[reference, default: []].insert(pod) }
+        let update: @Sendable (Pod) -> Void = { pod in
+            let references = Self.references(of: pod)
+            self.index.set(pod.key, references: references).union(references).forEach(changed)
         }
+        return InformerHandler(
+            onAdd: update,
+            onUpdate: { _, new in update(new) },
+            onDelete: { pod in self.index.remove(pod.key).forEach(changed) })
     }
 
     /// The pods that use `profile`.
@@ -89,6 +71,6 @@ public final class WorkloadIndex: Sendable {
     }
 
     private func pods(using reference: Reference) -> Set<ObjectKey> {
-        users.withLock { $0[reference] ?? [] }
+        index.dependents(of: reference)
     }
 }

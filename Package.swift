@@ -118,7 +118,6 @@ let targets: [Target] = [
             "SPOAPI", "SeccompKit", "SeccompCompiler", "AppArmorKit", "AppArmorNode", "SelinuxKit", "SelinuxNode",
             "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
             .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "Crypto", package: "swift-crypto"),
         ],
         swiftSettings: swiftSettings
     ),

@@ -1,4 +1,3 @@
-import Crypto
 import KubeModels
 
 /// Names and labels that tie a profile to its per-node statuses (reference §2.3-§2.5).
@@ -8,11 +7,7 @@ public enum ProfileIdentity {
     public static func profileID(kind: String, name: String) -> String {
         let friendly = "\(kind)-\(name)"
         if friendly.count < 63 { return friendly }
-        let digest = SHA256.hash(data: Array(friendly.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return hex.count == 1 ? "0" + hex : hex
-        }.joined()
-        return "\(kind)-" + digest.prefix(63 - kind.count - 1)
+        return "\(kind)-" + Digest.sha256Hex(friendly).prefix(63 - kind.count - 1)
     }
 
     /// The finalizer a node's daemon puts on a profile: `<node>-deleted`, the node name cut to

@@ -1,5 +1,5 @@
-import Crypto
 import KubeModels
+import SPOAPI
 
 /// Large annotations the daemon writes but only ever compares, cached as a fingerprint: the
 /// seccomp daemon keeps every profile in memory, and the `syscalls` annotation (the merged
@@ -9,10 +9,7 @@ import KubeModels
 public enum AnnotationFingerprint {
     /// `sha256:<hex>` of `value`.
     public static func of(_ value: String) -> String {
-        "sha256:" + SHA256.hash(data: Array(value.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        "sha256:" + Digest.sha256Hex(value)
     }
 
     /// Whether `cached` (a value or its fingerprint) stands for `value`.

@@ -277,3 +277,18 @@ import Testing
         #expect(try JSONValue(encoding: condition) == json)
     }
 }
+
+@Suite struct DigestTests {
+    @Test func sha256HexIsTheStandardDigest() {
+        #expect(Digest.sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(Digest.sha256Hex("").hasPrefix("e3b0c442"))
+    }
+
+    @Test func longProfileIDsEndInADigestPrefixAndStayWithin63Characters() {
+        #expect(ProfileIdentity.profileID(kind: "SeccompProfile", name: "short") == "SeccompProfile-short")
+        let name = String(repeating: "n", count: 60)
+        let id = ProfileIdentity.profileID(kind: "SeccompProfile", name: name)
+        #expect(id.count == 63)
+        #expect(id == "SeccompProfile-" + Digest.sha256Hex("SeccompProfile-" + name).prefix(48))
+    }
+}

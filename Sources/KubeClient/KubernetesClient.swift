@@ -178,7 +178,7 @@ public final class KubernetesClient: Sendable {
     }
 
     private func execute(_ request: Request, deadline: NIODeadline) async throws -> HTTPClientResponse {
-        let wait = limiter.withLock { $0.reserve(now: .now) }
+        let wait = limiter.withLock { $0.reserve(now: .now, releasingEvery: $0.releaseTick) }
         if wait > .zero {
             try await Task.sleep(for: wait)
         }

@@ -67,6 +67,19 @@ import Testing
         #expect(bucket.reserve(now: start) == .milliseconds(200), "reservations queue up")
         #expect(bucket.reserve(now: start + .seconds(10)) == .zero, "the bucket refills up to the burst")
     }
+
+    @Test func throttledRequestsAreReleasedTogetherOncePerTick() {
+        var bucket = TokenBucket(qps: 200, burst: 4)
+        #expect(bucket.releaseTick == .milliseconds(20))
+        #expect(TokenBucket(qps: 200, burst: 2).releaseTick == .milliseconds(10), "a tick never releases more than a burst")
+        let start = ContinuousClock.now
+        let waits = (0..<12).map { _ in bucket.reserve(now: start, releasingEvery: bucket.releaseTick) }
+        #expect(waits.map { Int(($0.seconds * 1000).rounded()) } == [0, 0, 0, 0, 20, 20, 20, 20, 40, 40, 40, 40],
+                "requests due 5 ms apart leave in groups of four every 20 ms")
+        let later = start + .milliseconds(7)
+        let wait = bucket.reserve(now: later, releasingEvery: bucket.releaseTick)
+        #expect(Int(((later + wait - start).seconds * 1000).rounded()) == 60, "releases stay on the grid of the first reservation")
+    }
 }
 
 @Suite struct WatchEventDecoderTests {

@@ -25,11 +25,12 @@ import Glibc
             7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0                          [vdso]
             """
         let ranges = ResidentPages.privateFileMappings(maps)
+        let binary = "/usr/bin/security-profiles-operator"
         #expect(ranges == [
-            .init(start: 0x55d0_c000_0000, end: 0x55d0_c100_0000),
-            .init(start: 0x55d0_c100_0000, end: 0x55d0_c200_0000),
-            .init(start: 0x55d0_c200_0000, end: 0x55d0_c210_0000),
-            .init(start: 0x7f00_0030_0000, end: 0x7f00_0040_0000),
+            .init(start: 0x55d0_c000_0000, end: 0x55d0_c100_0000, path: binary),
+            .init(start: 0x55d0_c100_0000, end: 0x55d0_c200_0000, path: binary),
+            .init(start: 0x55d0_c200_0000, end: 0x55d0_c210_0000, path: binary),
+            .init(start: 0x7f00_0030_0000, end: 0x7f00_0040_0000, path: "/usr/lib/x86_64-linux-gnu/libc.so.6"),
         ])
     }
 
@@ -37,6 +38,37 @@ import Glibc
     /// back unchanged afterwards. The mapping is the test's own file: releasing the whole
     /// test process would stall every test running beside it while its code is read again.
     @Test func releasedPagesLeaveMemoryAndReadBackUnchanged() throws {
+        try withMappedFile { path, base, mapped, bytes in
+            let address = UInt(bitPattern: base)
+            let advised = try #require(ResidentPages.release([.init(start: address, end: address + UInt(bytes.count), path: path)]),
+                                       "this kernel supports MADV_PAGEOUT (5.4 and later)")
+            #expect(advised == bytes.count)
+            let left = Self.residentPages(base, bytes.count)
+            #expect(left < bytes.count / 4096 / 4, "\(left) of \(bytes.count / 4096) pages still in memory")
+            #expect(Array(mapped) == bytes, "nothing is lost: the pages read back from the file")
+        }
+    }
+
+    /// The process's own file (its executable) is read page by page after the release: a page
+    /// used again comes back alone, without the neighbours read-ahead would cache and map.
+    @Test func theOwnFileComesBackPageByPage() throws {
+        try withMappedFile { path, base, mapped, bytes in
+            let address = UInt(bitPattern: base)
+            try #require(ResidentPages.release([.init(start: address, end: address + UInt(bytes.count), path: path)], ownFile: path) != nil)
+            #expect(Self.residentPages(base, bytes.count) <= 4, "the file's cached pages are dropped too")
+            let middle = bytes.count / 2
+            #expect(mapped[middle] == bytes[middle])
+            let back = Self.residentPages(base, bytes.count)
+            #expect(back >= 1 && back <= 4, "\(back) pages came back for one read")
+            #expect(Array(mapped) == bytes, "nothing is lost: the pages read back from the file")
+        }
+    }
+
+    /// Maps a 4 MiB file of known bytes whose pages are all cached and clean, and runs `body`
+    /// with its path, the mapping and the bytes.
+    private func withMappedFile(
+        _ body: (String, UnsafeMutableRawPointer, UnsafeRawBufferPointer, [UInt8]) throws -> Void
+    ) throws {
         let size = 4 << 20
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pages-\(UUID().uuidString)").path
         defer { unlink(path) }
@@ -53,14 +85,7 @@ import Glibc
         var sum = 0
         for offset in stride(from: 0, to: size, by: 4096) { sum &+= Int(mapped[offset]) }
         #expect(Self.residentPages(base, size) == size / 4096)
-
-        let address = UInt(bitPattern: base)
-        let advised = try #require(ResidentPages.release([.init(start: address, end: address + UInt(size))]),
-                                   "this kernel supports MADV_PAGEOUT (5.4 and later)")
-        #expect(advised == size)
-        let left = Self.residentPages(base, size)
-        #expect(left < size / 4096 / 4, "\(left) of \(size / 4096) pages still in memory")
-        #expect(Array(mapped) == bytes, "nothing is lost: the pages read back from the file")
+        try body(path, base, mapped, bytes)
     }
 
     /// Pages of `length` bytes at `base` in the page cache (`mincore`).

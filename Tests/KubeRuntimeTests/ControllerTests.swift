@@ -103,6 +103,38 @@ func fastQueue() -> WorkQueue<ObjectKey> {
         #expect(controller.queue.isShuttingDown)
     }
 
+    /// A reconcile stuck on an API server that no longer answers cannot hold the process: after
+    /// the grace period it is cancelled, and the controller returns.
+    @Test func gracefulShutdownCancelsReconcilesThatOutlastTheGrace() async throws {
+        let cancelled = Locked(false)
+        let reconciler = ScriptedReconciler { _, _ in
+            do {
+                try await Task.sleep(for: .seconds(3600))
+            } catch {
+                cancelled.withLock { $0 = true }
+                throw error
+            }
+            return .done
+        }
+        let logs = LogCapture()
+        let controller = Controller(
+            name: "test", reconciler: reconciler, queue: fastQueue(), shutdownGrace: .milliseconds(200), logger: logs.logger)
+        let start = ContinuousClock.now
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await controller.run() }
+                controller.queue.add(key)
+                #expect(await eventually { reconciler.attempts(key).count == 1 })
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+        #expect(ContinuousClock.now - start < .seconds(30))
+        #expect(cancelled.value, "the stuck reconcile saw the cancellation")
+        #expect(logs.records.contains { $0.message == "kube.controller.shutdown_grace_expired" })
+        #expect(logs.records.last?.message == "kube.controller.stopped")
+    }
+
     /// Informer, controller and API server together: every widget gets a status written by
     /// the reconciler, conflicts included.
     @Test func informerDrivenControllerConvergesEveryObject() async throws {

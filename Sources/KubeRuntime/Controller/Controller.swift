@@ -1,4 +1,5 @@
 import CoreMetrics
+import KubeClient
 import KubeModels
 import Logging
 import ServiceLifecycle
@@ -7,7 +8,10 @@ import Synchronization
 /// Runs a ``Reconciler`` with `workers` concurrent workers over a ``WorkQueue`` of object keys
 /// (controller-runtime's controller). Feed the queue from informer handlers.
 ///
-/// On graceful shutdown it stops taking keys, lets in-flight reconciles finish, and returns.
+/// On graceful shutdown it stops taking keys and gives in-flight reconciles `shutdownGrace` to
+/// finish; then it cancels them (as controller-runtime cancels their context), so that an
+/// unreachable API server cannot hold the process past its termination grace period. The
+/// next start reconciles every object again, so cancelled work is not lost.
 /// It reports controller-runtime's `controller_runtime_reconcile_*` metrics and, through its
 /// queue (named after the controller by default), the `workqueue_*` ones.
 public final class Controller: Service, Sendable {
@@ -15,6 +19,7 @@ public final class Controller: Service, Sendable {
     public let queue: WorkQueue<ObjectKey>
     private let reconciler: any Reconciler
     private let workers: Int
+    private let shutdownGrace: Duration
     private let logger: Logger
     private let reconcileCounter = Atomic<UInt64>(0)
     private let metrics: ControllerMetrics
@@ -27,6 +32,7 @@ public final class Controller: Service, Sendable {
         reconciler: any Reconciler,
         queue: WorkQueue<ObjectKey>? = nil,
         workers: Int = 1,
+        shutdownGrace: Duration = .seconds(5),
         logger: Logger = Logger(label: "kube.controller"),
         metricsFactory: (any MetricsFactory)? = nil
     ) {
@@ -36,6 +42,7 @@ public final class Controller: Service, Sendable {
         self.queue = queue ?? WorkQueue(name: name, metricsFactory: metricsFactory)
         self.metrics = ControllerMetrics(controller: name, factory: metricsFactory ?? MetricsSystem.factory)
         self.workers = workers
+        self.shutdownGrace = shutdownGrace
         var logger = logger
         logger[metadataKey: "controller"] = "\(name)"
         self.logger = logger
@@ -49,15 +56,30 @@ public final class Controller: Service, Sendable {
 
     public func run() async throws {
         logger.info("kube.controller.starting", metadata: ["workers": "\(workers)"])
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.queue.run() }
-                for _ in 0..<self.workers {
-                    group.addTask { await self.worker() }
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withTaskGroup(of: Void.self) { workers in
+                    workers.addTask { await self.queue.run() }
+                    for _ in 0..<self.workers {
+                        workers.addTask { await self.worker() }
+                    }
                 }
+                return true
             }
-        } onGracefulShutdown: {
-            self.queue.shutDown(dropQueued: true)
+            group.addTask {
+                // Ends with an error only when the controller is cancelled before shutting down.
+                guard (try? await gracefulShutdown()) != nil else { return false }
+                self.queue.shutDown(dropQueued: true)
+                try? await Task.sleep(for: self.shutdownGrace)
+                return false
+            }
+            // Whichever ends first: the workers (done, or cancelled) or the grace period.
+            if await group.next() == false, !Task.isCancelled {
+                self.logger.warning("kube.controller.shutdown_grace_expired", metadata: [
+                    "grace_ms": "\(Int(self.shutdownGrace.seconds * 1000))", "detail": "cancelling in-flight reconciles",
+                ])
+            }
+            group.cancelAll()
         }
         // Cancellation (not graceful) also ends the workers; make sure the queue is closed.
         queue.shutDown(dropQueued: true)

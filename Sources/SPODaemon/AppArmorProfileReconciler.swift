@@ -77,7 +77,8 @@ public struct AppArmorProfileReconciler: Reconciler {
             return .done
         }
 
-        try await report.nodeStatus.claim(profile)
+        // A profile deleted before this node claimed it: its deletion arrives as an event.
+        guard try await report.nodeStatus.claim(profile) else { return .done }
         if profile.spec?.disabled == true || profile.metadata.labels?[SPOMetadata.partialLabel] != nil {
             if loaded.get(key.name)?.namespace == namespace { try unload(key.name, logger: logger) }
             try await report.succeeded(profile, profile.spec?.disabled == true ? .disabled : .partial)

@@ -32,19 +32,28 @@ public struct NodeProfileStatus<Profile: KubeResource>: Sendable {
     /// ``AnnotationFingerprint``). One JSON merge patch of just these fields, so a trimmed
     /// cached copy is never written back; a changed finalizer list carries the resourceVersion,
     /// and a conflict reads the object again and retries.
-    public func claim(_ profile: Profile, annotations: [String: String] = [:]) async throws {
+    ///
+    /// Returns false when the profile no longer exists (deleted before this node claimed it):
+    /// there is nothing left to report, and its deletion reaches the reconciler as an event.
+    @discardableResult
+    public func claim(_ profile: Profile, annotations: [String: String] = [:]) async throws -> Bool {
         let name = profile.metadata.name ?? "", namespace = profile.metadata.namespace
         var current = profile
         var attempt = 1
-        while let patch = claimPatch(for: current, annotations: annotations) {
-            do {
-                try await client.resource(Profile.self).patchDiscardingResult(name, namespace: namespace, patch: .merge(patch))
-                return
-            } catch let error as KubeAPIError where error.isConflict && attempt < 5 {
-                attempt += 1
-                current = try await client.resource(Profile.self).get(name, namespace: namespace)
+        do {
+            while let patch = claimPatch(for: current, annotations: annotations) {
+                do {
+                    try await client.resource(Profile.self).patchDiscardingResult(name, namespace: namespace, patch: .merge(patch))
+                    return true
+                } catch let error as KubeAPIError where error.isConflict && attempt < 5 {
+                    attempt += 1
+                    current = try await client.resource(Profile.self).get(name, namespace: namespace)
+                }
             }
+        } catch let error as KubeAPIError where error.isNotFound {
+            return false
         }
+        return true
     }
 
     /// The merge patch that claims `object` for this node, or nil when nothing differs.

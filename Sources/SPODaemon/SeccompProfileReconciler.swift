@@ -141,7 +141,7 @@ public struct SeccompProfileReconciler: Reconciler {
     /// The API side of an outcome: this node's finalizer, labels and the `syscalls`
     /// annotation on the profile, the node status, and the events.
     func publish(_ outcome: NodeOutcome, for profile: SeccompProfile) async throws {
-        try await updateProfileMetadata(profile, merged: outcome.merged)
+        guard try await updateProfileMetadata(profile, merged: outcome.merged) else { return }
         try await nodeStatus.write(outcome.state, message: outcome.problem?.message, for: profile)
         if outcome.saved {
             await events.record(profile, type: .normal, reason: "SavedSeccompProfile", message: "Successfully saved profile to disk on \(identity.nodeName)")
@@ -165,8 +165,8 @@ public struct SeccompProfileReconciler: Reconciler {
     // MARK: API objects
 
     /// This node's finalizer, the profile-id label and the `syscalls` annotation (the merged
-    /// rules, as upstream writes them).
-    private func updateProfileMetadata(_ profile: SeccompProfile, merged: SeccompProfile.Spec?) async throws {
+    /// rules, as upstream writes them). False when the profile is gone.
+    private func updateProfileMetadata(_ profile: SeccompProfile, merged: SeccompProfile.Spec?) async throws -> Bool {
         try await nodeStatus.claim(profile, annotations: merged.map { [SPOMetadata.syscallsAnnotation: ProfileFile.syscallsAnnotation($0.syscalls)] } ?? [:])
     }
 

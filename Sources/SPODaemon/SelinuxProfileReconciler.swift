@@ -118,7 +118,8 @@ public struct SelinuxProfileReconciler<Profile: SelinuxModuleProfile>: Reconcile
             return .done
         }
 
-        try await report.nodeStatus.claim(profile)
+        // A profile deleted before this node claimed it: its deletion arrives as an event.
+        guard try await report.nodeStatus.claim(profile) else { return .done }
         if profile.isDisabled || profile.metadata.labels?[SPOMetadata.partialLabel] != nil {
             switch await remove(moduleName, module, key: key, logger: logger) {
             case .gone: try await report.succeeded(profile, profile.isDisabled ? .disabled : .partial)

@@ -371,6 +371,24 @@ struct DaemonHarness {
         #expect(failures == 3)
     }
 
+    /// A profile deleted before this node claimed it is gone, not a failure: no error, no retry,
+    /// no node status, and its file leaves the node.
+    @Test func aProfileDeletedBeforeItsClaimIsNotAnError() async throws {
+        let metrics = TestMetrics()
+        try await DaemonHarness.run(metrics: metrics) { harness in
+            harness.server.faults.inject(.delay(.milliseconds(500)), method: "PATCH", pathContains: "seccompprofiles/p", times: 1)
+            try await harness.create("apps", "p", .init(defaultAction: .log))
+            #expect(await eventually { harness.file("apps", "p") != nil })
+            try await harness.client.resource(SeccompProfile.self).delete("p", namespace: "apps")
+            #expect(await eventually { harness.file("apps", "p") == nil })
+            try await Task.sleep(for: .milliseconds(800))
+            #expect(harness.nodeStatus("apps", "p") == nil)
+        }
+        let failures = (try? metrics.expectCounter(
+            "security_profiles_operator_seccomp_profile_error_total", [("reason", "CannotUpdateNodeStatus")]))?.totalValue ?? 0
+        #expect(failures == 0)
+    }
+
     @Test func filesOfProfilesDeletedWhileTheDaemonWasDownAreRemovedAtStart() async throws {
         try await DaemonHarness.run(prepare: { server, kubelet in
             let directory = "\(kubelet)/seccomp/operator/gone"

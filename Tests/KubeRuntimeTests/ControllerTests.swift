@@ -132,6 +132,8 @@ func fastQueue() -> WorkQueue<ObjectKey> {
         #expect(ContinuousClock.now - start < .seconds(30))
         #expect(cancelled.value, "the stuck reconcile saw the cancellation")
         #expect(logs.records.contains { $0.message == "kube.controller.shutdown_grace_expired" })
+        #expect(logs.records.contains { $0.message == "kube.controller.reconcile_cancelled" })
+        #expect(!logs.records.contains { $0.message == "kube.controller.reconcile_error" }, "a cancelled reconcile is no failure")
         #expect(logs.records.last?.message == "kube.controller.stopped")
     }
 

@@ -115,6 +115,9 @@ public final class Controller: Service, Sendable {
                 queue.forget(key)
                 queue.add(key, after: delay)
             }
+        } catch is CancellationError where Task.isCancelled {
+            // Shutting down: the next start reconciles this key again.
+            logger.info("kube.controller.reconcile_cancelled")
         } catch let error as TerminalError {
             logger.error("kube.controller.reconcile_terminal_error", metadata: ["error": "\(error.underlying)"])
             metrics.count(.error)

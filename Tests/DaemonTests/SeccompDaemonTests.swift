@@ -376,13 +376,14 @@ struct DaemonHarness {
     @Test func aProfileDeletedBeforeItsClaimIsNotAnError() async throws {
         let metrics = TestMetrics()
         try await DaemonHarness.run(metrics: metrics) { harness in
-            harness.server.faults.inject(.delay(.milliseconds(500)), method: "PATCH", pathContains: "seccompprofiles/p", times: 1)
+            // The claim reaches the server only after the profile is gone.
+            harness.server.faults.inject(.delay(.seconds(2)), method: "PATCH", pathContains: "seccompprofiles/p", times: 1)
             try await harness.create("apps", "p", .init(defaultAction: .log))
             #expect(await eventually { harness.file("apps", "p") != nil })
             try await harness.client.resource(SeccompProfile.self).delete("p", namespace: "apps")
             #expect(await eventually { harness.file("apps", "p") == nil })
-            try await Task.sleep(for: .milliseconds(800))
-            #expect(harness.nodeStatus("apps", "p") == nil)
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(await eventually { harness.nodeStatus("apps", "p") == nil })
         }
         let failures = (try? metrics.expectCounter(
             "security_profiles_operator_seccomp_profile_error_total", [("reason", "CannotUpdateNodeStatus")]))?.totalValue ?? 0

@@ -22,7 +22,7 @@ func applyMetricsClientRole(to server: KubeTestServer) throws {
 
 /// A GET over HTTPS trusting only `trust` (`nil`: any certificate, for a process's
 /// self-signed one); returns the status and body.
-func getTLS(_ url: String, trust: [NIOSSLCertificate]?, token: String? = nil, timeout: TimeAmount = .seconds(10)) async throws -> (Int, String) {
+func getTLS(_ url: String, trust: [NIOSSLCertificate]?, token: String? = nil, timeout: TimeAmount = .seconds(60)) async throws -> (Int, String) {
     var tls = TLSConfiguration.makeClientConfiguration()
     if let trust {
         tls.trustRoots = .certificates(trust)

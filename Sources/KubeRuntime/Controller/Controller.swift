@@ -58,18 +58,22 @@ public final class Controller: Service, Sendable {
         logger.info("kube.controller.starting", metadata: ["workers": "\(workers)"])
         await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                await withTaskGroup(of: Void.self) { workers in
-                    workers.addTask { await self.queue.run() }
-                    for _ in 0..<self.workers {
-                        workers.addTask { await self.worker() }
+                // The queue closes the moment shutdown begins, so no worker takes another key.
+                await withGracefulShutdownHandler {
+                    await withTaskGroup(of: Void.self) { workers in
+                        workers.addTask { await self.queue.run() }
+                        for _ in 0..<self.workers {
+                            workers.addTask { await self.worker() }
+                        }
                     }
+                } onGracefulShutdown: {
+                    self.queue.shutDown(dropQueued: true)
                 }
                 return true
             }
             group.addTask {
                 // Ends with an error only when the controller is cancelled before shutting down.
                 guard (try? await gracefulShutdown()) != nil else { return false }
-                self.queue.shutDown(dropQueued: true)
                 try? await Task.sleep(for: self.shutdownGrace)
                 return false
             }

@@ -72,6 +72,7 @@ import Testing
         var bucket = TokenBucket(qps: 200, burst: 4)
         #expect(bucket.releaseTick == .milliseconds(20))
         #expect(TokenBucket(qps: 200, burst: 2).releaseTick == .milliseconds(10), "a tick never releases more than a burst")
+        #expect(TokenBucket(qps: 200, burst: 400).releaseTick == .milliseconds(100), "the node daemon's budget")
         let start = ContinuousClock.now
         let waits = (0..<12).map { _ in bucket.reserve(now: start, releasingEvery: bucket.releaseTick) }
         #expect(waits.map { Int(($0.seconds * 1000).rounded()) } == [0, 0, 0, 0, 20, 20, 20, 20, 40, 40, 40, 40],

@@ -125,11 +125,11 @@ public struct TokenBucket: Sendable {
         return max(wait, origin + tick * ticks - now)
     }
 
-    /// The release tick the API client uses: 20 ms, or less when the burst is smaller than
-    /// 20 ms worth of requests.
+    /// The release tick the API client uses: 100 ms, or less when the burst is smaller than
+    /// 100 ms worth of requests. Only requests beyond the burst wait at all.
     public var releaseTick: Duration {
         guard qps > 0 else { return .zero }
-        return min(.milliseconds(20), .seconds(Double(burst) / qps))
+        return min(.milliseconds(100), .seconds(Double(burst) / qps))
     }
 }
 

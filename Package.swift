@@ -305,7 +305,7 @@ let targets: [Target] = [
     .executableTarget(name: "syscall-loop", path: "Benchmarks/SyscallLoop"),
 
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
-    .testTarget(name: "AuditTests", dependencies: ["AuditKit", "SPOAPI", "KubeTestServer"], swiftSettings: swiftSettings),
+    .testTarget(name: "AuditTests", dependencies: ["AuditKit", "AuditSources", "SPOAPI", "KubeTestServer"], swiftSettings: swiftSettings),
     .testTarget(
         name: "EnricherTests",
         dependencies: [

@@ -81,6 +81,7 @@ case "enrich":
         let prepared: [LineBatch]
         init(_ prepared: [LineBatch]) { self.prepared = prepared }
         var description: String { "replay" }
+        var kind: String { "audit" }
         func follow(_ handle: (LineBatch) async -> Void) async throws {
             for batch in prepared { await handle(batch) }
         }

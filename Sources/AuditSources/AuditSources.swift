@@ -7,6 +7,9 @@ import Glibc
 public struct LineBatch: Sendable {
     public private(set) var bytes: [UInt8] = []
     public private(set) var lines: [Range<Int>] = []
+    /// Records the source lost before these lines, when it can tell (`/dev/kmsg` records the
+    /// kernel overwrote before they were read).
+    public var lostRecords = 0
 
     public init() {}
 
@@ -26,6 +29,7 @@ public struct LineBatch: Sendable {
     public mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
         lines.removeAll(keepingCapacity: true)
+        lostRecords = 0
     }
 
     /// Calls `body` with the bytes of each line.
@@ -41,6 +45,8 @@ public struct LineBatch: Sendable {
 /// interval while the source is idle, so that the consumer can do its timed work.
 /// The source waits for `handle`, so a slow consumer slows reading instead of growing memory.
 public protocol AuditSource: Sendable, CustomStringConvertible {
+    /// What kind of source this is, for metric labels: `audit`, `syslog` or `kmsg`.
+    var kind: String { get }
     func follow(_ handle: (LineBatch) async -> Void) async throws
 }
 
@@ -113,12 +119,15 @@ struct LineSplitter {
 /// path) and re-read from the beginning after truncation; waits while the file is absent.
 public struct FileAuditSource: AuditSource {
     public var path: String
+    public var kind: String
     public var startAtEnd: Bool
     public var pollInterval: Duration
     public var maxLineLength: Int
 
-    public init(path: String, startAtEnd: Bool = true, pollInterval: Duration = .milliseconds(200), maxLineLength: Int = 16 * 1024) {
+    /// `kind`: `audit` for auditd's log, `syslog` for a syslog file.
+    public init(path: String, kind: String = "audit", startAtEnd: Bool = true, pollInterval: Duration = .milliseconds(200), maxLineLength: Int = 16 * 1024) {
         self.path = path
+        self.kind = kind
         self.startAtEnd = startAtEnd
         self.pollInterval = pollInterval
         self.maxLineLength = maxLineLength
@@ -222,12 +231,14 @@ public struct KmsgAuditSource: AuditSource {
     }
 
     public var description: String { path }
+    public var kind: String { "kmsg" }
 
     public func follow(_ handle: (LineBatch) async -> Void) async throws {
         let reader = try KernelLogReader(path: path, startAtEnd: startAtEnd)
         var batch = LineBatch()
         while !Task.isCancelled {
             let more = try reader.read(into: &batch, limit: 512)
+            batch.lostRecords += reader.takeOverwritten()
             if more, batch.count < 512 { continue }
             await handle(batch)
             batch.removeAll()
@@ -236,14 +247,16 @@ public struct KmsgAuditSource: AuditSource {
     }
 }
 
-/// `/dev/kmsg` read without blocking, one record per `read`: the messages (without the
-/// `<prio>,<seq>,<usec>,<flags>;` prefix) of the records available now. Records the kernel
-/// overwrote before they were read (`EPIPE`) are skipped. Shared by the enricher's source and
-/// `spoc run`.
+/// `/dev/kmsg` read without blocking, one record per `read`: each record's sequence number,
+/// timestamp and message (without the `<prio>,<seq>,<usec>,<flags>;` prefix), for the records
+/// available now. Records the kernel overwrote before they were read (`EPIPE`) are skipped and
+/// counted from the gap in sequence numbers. Shared by the enricher's source and `spoc run`.
 public final class KernelLogReader {
     public let path: String
     private let descriptor: Int32
     private var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+    private var gaps = SequenceGapCounter()
+    private var reported = 0
 
     /// Opens the log at its newest record, or at its oldest with `startAtEnd: false`.
     public init(path: String = "/dev/kmsg", startAtEnd: Bool = true) throws(AuditSourceError) {
@@ -255,24 +268,41 @@ public final class KernelLogReader {
 
     deinit { close(descriptor) }
 
+    /// Records lost to overwriting since the last call.
+    public func takeOverwritten() -> Int {
+        defer { reported = gaps.skipped }
+        return gaps.skipped - reported
+    }
+
     /// Appends available messages to `batch` until it holds `limit` lines; false when no
     /// record is available now.
     public func read(into batch: inout LineBatch, limit: Int) throws(AuditSourceError) -> Bool {
-        while batch.count < limit {
+        let wanted = limit - batch.count
+        guard wanted > 0 else { return true }
+        return try readRecords(limit: wanted) { _, _, message in batch.append(line: message) }
+    }
+
+    /// Calls `body` with the sequence number, the timestamp (microseconds since boot) and the
+    /// message of each available record, up to `limit`; false when no record is available now.
+    public func readRecords(
+        limit: Int, _ body: (_ sequence: UInt64, _ microseconds: Int64, _ message: UnsafeRawBufferPointer) -> Void
+    ) throws(AuditSourceError) -> Bool {
+        var read = 0
+        while read < limit {
             let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
             if count > 0 {
-                buffer.withUnsafeBytes { record in
-                    let record = UnsafeRawBufferPointer(rebasing: record[0..<count])
-                    guard let separator = record.firstIndex(of: UInt8(ascii: ";")) else { return }
-                    let message = record[(separator + 1)...]
-                    let end = message.firstIndex(of: UInt8(ascii: "\n")) ?? message.endIndex
-                    batch.append(line: message[..<end])
+                read += 1
+                buffer.withUnsafeBytes { bytes in
+                    guard let record = KernelLogRecord(UnsafeRawBufferPointer(rebasing: bytes[0..<count])) else { return }
+                    if let sequence = record.sequence { gaps.saw(sequence) }
+                    body(record.sequence ?? 0, record.microseconds ?? 0, record.message)
                 }
                 continue
             }
             switch count < 0 ? errno : EAGAIN {
             case EINTR, EPIPE:
-                // EPIPE: the kernel overwrote records before we read them; the next read continues.
+                // EPIPE: the kernel overwrote records before we read them; the next read
+                // continues with the oldest one left (the sequence gap counts the lost ones).
                 continue
             case EAGAIN:
                 return false
@@ -281,5 +311,52 @@ public final class KernelLogReader {
             }
         }
         return true
+    }
+
+}
+
+/// One record as `/dev/kmsg` returns it: `<prio>,<seq>,<usec>,<flags>[,…];<message>`, then
+/// optional `\n KEY=value` lines. The message is borrowed from the read buffer.
+public struct KernelLogRecord {
+    /// The record's number; consecutive records differ by one, so a jump means lost records.
+    public var sequence: UInt64?
+    /// When the kernel printed it, in microseconds since boot.
+    public var microseconds: Int64?
+    /// The text up to the first newline.
+    public var message: UnsafeRawBufferPointer
+
+    /// Nil when the bytes are not a kernel log record (no `;` after the prefix).
+    public init?(_ record: UnsafeRawBufferPointer) {
+        guard let separator = record.firstIndex(of: UInt8(ascii: ";")) else { return nil }
+        let fields = record[..<separator].split(separator: UInt8(ascii: ","), maxSplits: 3, omittingEmptySubsequences: false)
+        sequence = fields.count > 1 ? Self.decimal(fields[1]) : nil
+        microseconds = fields.count > 2 ? Self.decimal(fields[2]).map { Int64($0) } : nil
+        let text = record[(separator + 1)...]
+        let end = text.firstIndex(of: UInt8(ascii: "\n")) ?? text.endIndex
+        message = UnsafeRawBufferPointer(rebasing: text[..<end])
+    }
+
+    private static func decimal(_ bytes: UnsafeRawBufferPointer.SubSequence) -> UInt64? {
+        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+        var value: UInt64 = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + UInt64(byte - UInt8(ascii: "0"))
+        }
+        return value
+    }
+}
+
+/// Counts records skipped between sequence numbers: `/dev/kmsg` numbers every record, and a
+/// reader that fell behind a flood resumes at the oldest record the ring buffer still holds.
+public struct SequenceGapCounter: Sendable {
+    private var last: UInt64?
+    public private(set) var skipped = 0
+
+    public init() {}
+
+    public mutating func saw(_ sequence: UInt64) {
+        if let last, sequence > last + 1 { skipped += Int(sequence - last - 1) }
+        if last.map({ sequence > $0 }) ?? true { last = sequence }
     }
 }

@@ -12,6 +12,9 @@ public enum OperatorMetric: String, CaseIterable, Sendable {
     case appArmorProfile = "security_profiles_operator_apparmor_profile_total"
     case appArmorProfileError = "security_profiles_operator_apparmor_profile_error_total"
     case appArmorProfileAudit = "security_profiles_operator_apparmor_profile_audit_total"
+    /// Beyond upstream: audit records that never reached the log enricher (the kernel's printk
+    /// rate limit, the audit backlog, an overrun kernel log buffer).
+    case auditRecordsLost = "security_profiles_operator_audit_records_lost_total"
 
     /// The family's name in the exposition.
     public var name: String { rawValue }
@@ -26,6 +29,7 @@ public enum OperatorMetric: String, CaseIterable, Sendable {
         case .selinuxProfileAudit:
             [Label.node, Label.namespace, Label.pod, Label.container, Label.executable, Label.scontext, Label.tcontext]
         case .seccompProfileBPF: [Label.node, Label.mountNamespace, Label.profile]
+        case .auditRecordsLost: [Label.source]
         }
     }
 
@@ -42,6 +46,7 @@ public enum OperatorMetric: String, CaseIterable, Sendable {
         case .appArmorProfile: "Counter about apparmor profile operations."
         case .appArmorProfileError: "Counter about apparmor profile errors."
         case .appArmorProfileAudit: "Counter about apparmor profile audits, requires the log enricher to be enabled."
+        case .auditRecordsLost: "Counter about audit records lost before the log enricher read them, requires the log enricher to be enabled."
         }
     }
 
@@ -59,6 +64,7 @@ public enum OperatorMetric: String, CaseIterable, Sendable {
         public static let tcontext = "tcontext"
         public static let mountNamespace = "mount_namespace"
         public static let profile = "profile"
+        public static let source = "source"
     }
 
     /// Values of the `operation` label.

@@ -44,6 +44,7 @@ public final class LogEnricher: Service, Sendable {
     private let metricsFactory: any MetricsFactory
     private let subscribers = Mutex<[Int: AsyncStream<EnrichedAuditEvent>.Continuation]>([:])
     private let nextSubscriber = Atomic<Int>(0)
+    private let lost = Atomic<Int>(0)
 
     /// `pods` nil: no API server (standalone), records carry only the node and container id.
     /// `metricsFactory` defaults to the process's bootstrapped one.
@@ -68,6 +69,10 @@ public final class LogEnricher: Service, Sendable {
         return stream
     }
 
+    /// Audit records known lost so far (the kernel dropped them, or the source overran): a
+    /// recording that spans a change of this number may be incomplete.
+    public var recordsLost: Int { lost.load(ordering: .relaxed) }
+
     private func publish(_ event: EnrichedAuditEvent) {
         for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(event) }
     }
@@ -78,12 +83,17 @@ public final class LogEnricher: Service, Sendable {
         try await cancelWhenGracefulShutdown {
             var enrichment = Enrichment(processes: self.processes, pods: self.pods, configuration: self.configuration)
             var output = Output(configuration: self.configuration, logger: self.logger, factory: self.metricsFactory, publish: self.publish)
+            var losses = LossReport(source: self.source.kind, logger: self.logger, factory: self.metricsFactory) { self.lost.add($0, ordering: .relaxed) }
             defer { output.finish() }
             try await self.source.follow { batch in
                 let now = ContinuousClock.now
+                if batch.lostRecords > 0 { losses.overrun(batch.lostRecords) }
                 batch.forEachLine { line in
-                    guard let event = AuditLineParser.parse(line) else { return }
-                    enrichment.ingest(event, now: now)
+                    if let event = AuditLineParser.parse(line) {
+                        enrichment.ingest(event, now: now)
+                    } else if let notice = AuditLossNotice.parse(line) {
+                        losses.report(notice)
+                    }
                 }
                 enrichment.releaseDue(now: now)
                 for event in enrichment.takeReady() { output.emit(event, now: now) }
@@ -246,5 +256,56 @@ struct Output {
         }
         if let repeated { metadata["repeated"] = .stringConvertible(repeated) }
         logger.info("audit", metadata: metadata)
+    }
+}
+
+/// Records that never reached the enricher: counted in `audit_records_lost_total{source}` and
+/// logged as a warning that says what to change, so that a quiet log never means "nothing
+/// happened" when the kernel dropped records.
+struct LossReport {
+    private var account = AuditLossAccount()
+    private let source: String
+    private let logger: Logger
+    private let counter: Counter
+    private let onLost: (Int) -> Void
+
+    init(source: String, logger: Logger, factory: any MetricsFactory, onLost: @escaping (Int) -> Void) {
+        self.source = source
+        self.logger = logger
+        self.onLost = onLost
+        counter = Counter(label: OperatorMetric.auditRecordsLost.name, dimensions: [(OperatorMetric.Label.source, source)], factory: factory)
+    }
+
+    mutating func report(_ notice: AuditLossNotice) {
+        let count = account.account(notice)
+        let cause: String
+        let hint: String
+        switch notice {
+        case .printkSuppressed:
+            cause = "the kernel's printk rate limit"
+            hint = "without auditd the kernel prints at most kernel.printk_ratelimit_burst audit records per kernel.printk_ratelimit seconds: set sysctl kernel.printk_ratelimit=0, or run auditd and read its log"
+        case .auditLost:
+            cause = "the audit subsystem's backlog or rate limit"
+            hint = "raise the audit backlog (auditctl -b) or lift its rate limit (auditctl -r 0)"
+        case .limitExceeded(let what):
+            logger.warning("enricher.audit_limit_exceeded", metadata: ["audit.source": "\(source)", "audit.notice": "\(what)"])
+            return
+        }
+        record(count, cause: cause, hint: hint)
+    }
+
+    mutating func overrun(_ count: Int) {
+        account.accountOverrun(count)
+        record(count, cause: "the kernel log buffer overran before the enricher read it", hint: "the enricher fell behind a flood of kernel messages; give it more CPU")
+    }
+
+    private func record(_ count: Int, cause: String, hint: String) {
+        guard count > 0 else { return }
+        counter.increment(by: count)
+        onLost(count)
+        logger.warning("enricher.records_lost", metadata: [
+            "audit.source": "\(source)", "audit.lost": "\(count)", "audit.lost_total": "\(account.total)", "audit.cause": "\(cause)",
+            "hint": "\(hint)",
+        ])
     }
 }

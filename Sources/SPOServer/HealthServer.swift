@@ -4,6 +4,10 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Serves the liveness (`/healthz`) and readiness (`/readyz`) probes of an operator process.
 ///
 /// `/healthz` answers 200 while the process serves requests; `/readyz` answers 200 only when
@@ -56,15 +60,15 @@ public struct HealthServer: Service {
             return Response(status: .serviceUnavailable, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
         try await runApplication(
-            router: router, server: .http1(), host: host, port: port, listeningMessage: "health.listening", logger: logger,
-            onListening: onListening)
+            router: router, server: .http1(), host: host, port: port, portFlag: "--health-probe-port", listeningMessage: "health.listening",
+            logger: logger, onListening: onListening)
     }
 }
 
 /// Runs a Hummingbird application until graceful shutdown, logging `listeningMessage` with the
 /// bound port and reporting it to `onListening` once the server accepts connections.
 func runApplication(
-    router: Router<BasicRequestContext>, server: HTTPServerBuilder, host: String, port: Int, listeningMessage: Logger.Message,
+    router: Router<BasicRequestContext>, server: HTTPServerBuilder, host: String, port: Int, portFlag: String, listeningMessage: Logger.Message,
     logger: Logger, onListening: @escaping @Sendable (Int) async -> Void
 ) async throws {
     let app = Application(
@@ -78,5 +82,21 @@ func runApplication(
         },
         logger: logger
     )
-    try await app.run()
+    do {
+        try await app.run()
+    } catch let error as IOError where error.errnoCode == EADDRINUSE {
+        throw ListenError(host: host, port: port, flag: portFlag)
+    }
+}
+
+/// A server's port is taken (another process, or another role of this binary on the same
+/// machine): says which flag picks another.
+public struct ListenError: Error, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var flag: String
+
+    public var description: String {
+        "cannot listen on \(host):\(port): the address is already in use (another process, or another role on this machine); pass \(flag) PORT (0 picks a free one)"
+    }
 }

@@ -46,7 +46,7 @@ public struct MetricsServer: Service {
         }
         try await runApplication(
             router: router, server: try .tls(.http1(), tlsConfiguration: certificate.serverConfiguration()), host: host, port: port,
-            listeningMessage: "metrics.listening", logger: logger, onListening: onListening)
+            portFlag: "--metrics-port", listeningMessage: "metrics.listening", logger: logger, onListening: onListening)
     }
 
     private static func scrape(

@@ -65,7 +65,7 @@ extension SecurityProfilesOperator {
             settings.dedupWindow = .seconds(dedupWindow)
             if standalone {
                 let enricher = LogEnricher(source: source, processes: ProcFilesystem(root: proc), pods: nil, configuration: settings, logger: logger)
-                try await runRole("log-enricher", options: options, services: [enricher], defaultHealthPort: 8086)
+                try await runRole("log-enricher", options: options, services: [enricher], defaultHealthPort: DefaultPorts.enricherHealth)
                 return
             }
             let configuration = try cluster.loadConfiguration(qps: 20, burst: 40)
@@ -78,7 +78,7 @@ extension SecurityProfilesOperator {
                     "log-enricher", options: options, services: [informer, enricher], server: configuration.server.absoluteString,
                     checks: [HealthServer.Check(name: "node-pods") { informer.hasSynced }],
                     metrics: MetricsServing(registry: registry, client: client, defaultPort: 9444, namespace: namespace),
-                    defaultHealthPort: 8086)
+                    defaultHealthPort: DefaultPorts.enricherHealth)
             }
         }
 
@@ -97,7 +97,7 @@ extension SecurityProfilesOperator {
                 return KmsgAuditSource(path: kmsg, startAtEnd: !fromStart)
             case .syslog:
                 logger.info("Reading from file \(syslog)")
-                return FileAuditSource(path: syslog, startAtEnd: !fromStart)
+                return FileAuditSource(path: syslog, kind: "syslog", startAtEnd: !fromStart)
             case .audit, .auto:
                 logger.info("Reading from file \(auditLog)")
                 return FileAuditSource(path: auditLog, startAtEnd: !fromStart)

@@ -27,6 +27,14 @@ struct SecurityProfilesOperator: AsyncParsableCommand {
     )
 }
 
+/// Each role's default ports: distinct, so that the roles can run side by side on one machine
+/// (outside a cluster, in tests and benchmarks); in a cluster each pod has its own network.
+enum DefaultPorts {
+    static let managerHealth = 8081
+    static let daemonHealth = 8085
+    static let enricherHealth = 8086
+}
+
 /// The build's version string.
 enum OperatorVersion {
     static let current = "0.1.0-dev"
@@ -37,7 +45,7 @@ struct ProcessOptions: ParsableArguments {
     @Option(name: .customLong("health-probe-host"), help: "Address the health probes listen on.")
     var healthHost = "0.0.0.0"
 
-    @Option(name: .customLong("health-probe-port"), help: "Port of /healthz and /readyz (0 picks a free port; default 8085, 8086 for the log enricher).")
+    @Option(name: .customLong("health-probe-port"), help: "Port of /healthz and /readyz (0 picks a free port; default 8081 for the manager, 8085 for the daemon, 8086 for the log enricher).")
     var healthPort: Int?
 
     @Option(name: .customLong("metrics-host"), help: "Address the HTTPS metrics endpoints (/metrics, /metrics-spod) listen on.")
@@ -107,7 +115,7 @@ struct MetricsServing {
 /// stopped gracefully on SIGTERM or SIGINT. Call ``ProcessOptions/bootstrap()`` first.
 func runRole(
     _ role: String, options: ProcessOptions, services: [any Service] = [], server: String? = nil,
-    checks: [HealthServer.Check] = [], metrics: MetricsServing? = nil, defaultHealthPort: Int = 8085
+    checks: [HealthServer.Check] = [], metrics: MetricsServing? = nil, defaultHealthPort: Int
 ) async throws {
     var logger = Logger(label: "spo.\(role)")
     logger[metadataKey: "role"] = "\(role)"
@@ -209,7 +217,8 @@ extension SecurityProfilesOperator {
                 let ready = HealthServer.Check(name: "manager-caches") { [elector] in elector?.isLeader == false || manager.hasSynced }
                 try await runRole(
                     "manager", options: options, services: services, server: configuration.server.absoluteString, checks: [ready],
-                    metrics: MetricsServing(registry: registry, client: client, defaultPort: 8443, namespace: namespace))
+                    metrics: MetricsServing(registry: registry, client: client, defaultPort: 8443, namespace: namespace),
+                    defaultHealthPort: DefaultPorts.managerHealth)
             }
         }
     }
@@ -296,7 +305,8 @@ extension SecurityProfilesOperator {
                 try await runRole(
                     "daemon", options: options, services: services, server: configuration.server.absoluteString,
                     checks: checks,
-                    metrics: MetricsServing(registry: registry, client: client, defaultPort: 9443, namespace: identity.operatorNamespace))
+                    metrics: MetricsServing(registry: registry, client: client, defaultPort: 9443, namespace: identity.operatorNamespace),
+                    defaultHealthPort: DefaultPorts.daemonHealth)
             }
         }
 
@@ -315,7 +325,7 @@ extension SecurityProfilesOperator {
                 if failed { throw ExitCode(1) }
                 return
             }
-            try await runRole("daemon", options: options, services: [daemon])
+            try await runRole("daemon", options: options, services: [daemon], defaultHealthPort: DefaultPorts.daemonHealth)
         }
     }
 

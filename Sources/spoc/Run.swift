@@ -22,7 +22,9 @@ extension Spoc {
                 The profile is compiled with libseccomp and loaded by a helper process just before it execs \
                 the command. When the profile logs (SCMP_ACT_LOG, a kill action or SECCOMP_FILTER_FLAG_LOG), \
                 the syscalls the kernel logged for the command and its descendants are listed after it exits \
-                (read from /dev/kmsg: needs root and no auditd taking the records).
+                (read from /dev/kmsg: needs root and no auditd taking the records). Without auditd the kernel \
+                prints at most kernel.printk_ratelimit_burst records per kernel.printk_ratelimit seconds; spoc \
+                says when it dropped some or may have, and --strict then exits 125.
                 """)
 
         @Option(name: .shortAndLong, help: "The profile: SeccompProfile YAML, raw seccomp JSON or OCI configuration.")
@@ -30,6 +32,9 @@ extension Spoc {
 
         @Option(help: "The profile to use from a file with several.")
         var select: String?
+
+        @Flag(help: "Exit 125 instead of the command's status when the list of logged syscalls may be incomplete (the kernel dropped records, or they could not be read).")
+        var strict = false
 
         @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
         var command: [String]
@@ -53,11 +58,13 @@ extension Spoc {
             }
             let logs = Self.logs(loaded.resolved)
             var log: KernelLog?
+            var incomplete = false
             if logs {
                 do {
-                    log = KernelLog(reader: try KernelLogReader())
+                    log = try KernelLog()
                 } catch {
                     note("cannot read /dev/kmsg (\(String(cString: strerror(error.errno)))): logged syscalls will not be listed")
+                    incomplete = true
                 }
             }
 
@@ -84,9 +91,19 @@ extension Spoc {
                 // The kernel may print the last records just after the command exits.
                 usleep(50_000)
                 logged += log.drain().filter { tree.contains($0.pid) }
+                log.finish()
                 Self.report(logged)
+                if let loss = log.loss {
+                    note(loss)
+                    note("to keep every record: sysctl -w kernel.printk_ratelimit=0 (restore it afterwards), or run auditd and read /var/log/audit/audit.log")
+                    incomplete = true
+                }
             }
             if status > 128 { note("the command was killed by signal \(status - 128)") }
+            if strict, incomplete {
+                note("--strict: the list may be incomplete; the command's status was \(status)")
+                throw ExitCode(125)
+            }
             throw ExitCode(status)
         }
 
@@ -164,21 +181,78 @@ struct ProcessTree {
 }
 
 /// The kernel log from the moment the run starts: the seccomp records printed since the last
-/// call.
-struct KernelLog {
-    let reader: KernelLogReader
+/// call, and what tells whether the kernel dropped some (the serials of every audit record, the
+/// kernel's suppression notices, and how many rate-limited lines it printed around the run).
+final class KernelLog {
+    private let reader: KernelLogReader
+    private let limit: PrintkRateLimit
+    private let started: Int64
+    private var ended: Int64?
+    private var serials: Set<UInt64> = []
+    private var rateLimited: [Int64] = []
+    private var account = AuditLossAccount()
+
+    /// Opens the log and reads what the kernel printed before the run (only the timestamps
+    /// of rate-limited lines are kept: they used up part of the budget the run's records share).
+    init() throws(AuditSourceError) {
+        reader = try KernelLogReader(startAtEnd: false)
+        limit = PrintkRateLimit(
+            intervalSeconds: Self.sysctl("printk_ratelimit") ?? 5, burst: Self.sysctl("printk_ratelimit_burst") ?? 10)
+        started = Self.now()
+        let horizon = started - Int64(limit.intervalSeconds + 2) * 1_000_000
+        while (try? reader.readRecords(limit: 4096, { _, time, message in
+            if time >= horizon, AuditLossNotice.isRateLimited(message) { self.rateLimited.append(time) }
+        })) == true {}
+        _ = reader.takeOverwritten()
+    }
 
     func drain() -> [AuditEvent] {
-        var batch = LineBatch()
         var events: [AuditEvent] = []
         while true {
             // A read error other than "nothing more now" ends this drain; the next one retries.
-            let more = (try? reader.read(into: &batch, limit: 512)) ?? false
-            batch.forEachLine { line in
-                if let event = AuditLineParser.parse(line), case .seccomp = event.details { events.append(event) }
-            }
-            batch.removeAll()
-            if !more { return events }
+            let more = (try? reader.readRecords(limit: 512) { _, time, message in
+                if AuditLossNotice.isRateLimited(message) { rateLimited.append(time) }
+                if let serial = AuditSerial.parse(message) { serials.insert(serial) }
+                if let event = AuditLineParser.parse(message), case .seccomp = event.details {
+                    events.append(event)
+                } else if let notice = AuditLossNotice.parse(message) {
+                    account.account(notice)
+                }
+            }) ?? false
+            if !more { break }
         }
+        account.accountOverrun(reader.takeOverwritten())
+        return events
+    }
+
+    /// Marks the end of the run (after the last drain).
+    func finish() {
+        ended = Self.now()
+    }
+
+    /// What the user should know about dropped records, nil when nothing was dropped.
+    var loss: String? {
+        let dropped = max(AuditSerial.missing(in: serials), account.total)
+        let limitText = "at most \(limit.burst) per \(limit.intervalSeconds) s: kernel.printk_ratelimit_burst, kernel.printk_ratelimit"
+        if dropped > 0 {
+            return "the kernel dropped \(dropped) audit record\(dropped == 1 ? "" : "s") while the command ran: the list above may be incomplete"
+                + (limit.isActive ? " (without auditd it prints \(limitText))" : "")
+        }
+        if limit.mayHaveDropped(printedAt: rateLimited, start: started, end: ended ?? Self.now()) {
+            return "the kernel's rate limit for audit records (\(limitText)) was used up while the command ran, "
+                + "so it may have dropped records: the list above may be incomplete"
+        }
+        return nil
+    }
+
+    /// The kernel log's clock: microseconds since boot.
+    private static func now() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1000
+    }
+
+    private static func sysctl(_ name: String) -> Int? {
+        (try? String(contentsOfFile: "/proc/sys/kernel/\(name)", encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 }

@@ -191,4 +191,35 @@ struct EnricherHarness {
             #expect(selinuxCount.totalValue == 1)
         }
     }
+
+    /// The kernel's notices of dropped records (recorded on this machine's kernel and as a
+    /// syslog daemon writes them) are counted and reported, never taken for "nothing happened".
+    @Test func recordsTheKernelDroppedAreCountedAndReported() async throws {
+        let harness = EnricherHarness()
+        try await harness.run { enricher in
+            harness.source.push([
+                seccompLine(pid: 1, syscall: 39, serial: 11),
+                "kauditd_printk_skb: 40 callbacks suppressed",
+                seccompLine(pid: 1, syscall: 0, serial: 52),
+                "Nov 23 10:00:06 node-1 kernel: [ 8817.2] kauditd_printk_skb: 7 callbacks suppressed",
+                "audit: audit_lost=3 audit_rate_limit=0 audit_backlog_limit=64",
+                "audit: backlog limit exceeded",
+                "audit: audit_lost=5 audit_rate_limit=0 audit_backlog_limit=64",
+                "usb 1-1: 2 callbacks suppressed",
+            ])
+            harness.source.pushOverrun(4)
+            func lost() -> Int64? {
+                try? harness.metrics.expectCounter("security_profiles_operator_audit_records_lost_total", [("source", "kmsg")]).totalValue
+            }
+            // 40 + 7 suppressed, 1 (the first audit_lost total) + 2 (its growth), 4 overwritten.
+            #expect(await eventually { lost() == 54 })
+            #expect(enricher.recordsLost == 54)
+            let warnings = harness.logs.records.filter { $0.message == "enricher.records_lost" }
+            #expect(warnings.compactMap { $0.metadata["audit.lost"] }.sorted() == ["1", "2", "4", "40", "7"])
+            #expect(warnings.contains { $0.metadata["audit.lost_total"] == "54" })
+            #expect(warnings.contains { $0.metadata["hint"]?.contains("kernel.printk_ratelimit=0") == true })
+            #expect(harness.logs.records.contains { $0.message == "enricher.audit_limit_exceeded" })
+            #expect(harness.logs.audits.count == 2, "the records around the notices are still enriched")
+        }
+    }
 }

@@ -45,16 +45,6 @@ struct NoWritableCgroup: Error, CustomStringConvertible {
     var description: String { "no writable cgroup hierarchy under /sys/fs/cgroup (the test runs as root on the host)" }
 }
 
-/// Sets `kernel.printk_ratelimit` to 0 for the test (the kernel drops audit lines beyond 10 per
-/// 5 s otherwise, see node-testing.md) and restores it.
-func withoutPrintkRateLimit<T>(_ body: () async throws -> T) async rethrows -> T {
-    let path = "/proc/sys/kernel/printk_ratelimit"
-    let saved = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-    try? "0\n".write(toFile: path, atomically: false, encoding: .utf8)
-    defer { if let saved { try? "\(saved)\n".write(toFile: path, atomically: false, encoding: .utf8) } }
-    return try await body()
-}
-
 let kernelLogReadable = getuid() == 0 && access("/dev/kmsg", R_OK) == 0
 
 @Suite(.serialized) struct KernelEnricherTests {
@@ -127,6 +117,44 @@ let kernelLogReadable = getuid() == 0 && access("/dev/kmsg", R_OK) == 0
                         #expect(count.totalValue == 1)
                     }
                 }
+            }
+        }
+    }
+
+    /// The kernel really drops records: with a limit of 3 per second, a command whose every
+    /// syscall logs makes the kernel suppress most of them; the next record after the window
+    /// comes with `kauditd_printk_skb: N callbacks suppressed`, which the enricher counts.
+    @Test(.enabled(if: kernelLogReadable, "needs root and /dev/kmsg"))
+    func recordsTheKernelDropsAreCountedAndReported() async throws {
+        let binary = try builtProduct("security-profiles-operator")
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("log-all-\(UUID().uuidString).json")
+        try #"{"defaultAction":"SCMP_ACT_LOG"}"#.write(to: profile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: profile) }
+        let logs = LogCapture()
+        let metrics = TestMetrics()
+        try await withPrintkRateLimit(intervalSeconds: 1, burst: 3) {
+            let enricher = LogEnricher(
+                source: KmsgAuditSource(pollInterval: .milliseconds(20)), processes: ProcFilesystem(), pods: nil,
+                configuration: LogEnricherConfiguration(node: "node-1"), logger: logs.logger, metricsFactory: metrics)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await enricher.run() }
+                defer { group.cancelAll() }
+                try await Task.sleep(for: .milliseconds(300))
+                // Every syscall of ls logs: about a hundred records within a few milliseconds.
+                let flood = try await ChildProcess.run(binary.path, ["seccomp-exec", "--profile", profile.path, "--", "/bin/ls", "/"])
+                #expect(flood.status == 0, "\(flood.output)")
+                // The kernel reports the window's suppressions with the first record after it.
+                try await Task.sleep(for: .milliseconds(1200))
+                let next = try await ChildProcess.run(binary.path, ["seccomp-exec", "--profile", profile.path, "--", "/bin/true"])
+                #expect(next.status == 0, "\(next.output)")
+                func lost() -> Int64 {
+                    (try? metrics.expectCounter("security_profiles_operator_audit_records_lost_total", [("source", "kmsg")]).totalValue) ?? 0
+                }
+                #expect(await eventually { lost() >= 50 }, "lost: \(lost())")
+                #expect(Int64(enricher.recordsLost) == lost())
+                let warning = try #require(logs.records.first { $0.message == "enricher.records_lost" })
+                #expect(warning.metadata["audit.cause"] == "the kernel's printk rate limit")
+                #expect(Int(warning.metadata["audit.lost"] ?? "") ?? 0 >= 50)
             }
         }
     }

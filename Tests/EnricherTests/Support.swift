@@ -40,11 +40,18 @@ final class FakeProcesses: ProcessTable {
 /// Lines handed to the enricher on demand, as a source that never ends.
 final class ScriptedSource: AuditSource {
     private let queue = Mutex<[String]>([])
+    private let overrun = Mutex<Int>(0)
 
     var description: String { "scripted" }
+    var kind: String { "kmsg" }
 
     func push(_ lines: [String]) {
         queue.withLock { $0 += lines }
+    }
+
+    /// Reports `count` records lost before the next batch, as `/dev/kmsg` does after an overrun.
+    func pushOverrun(_ count: Int) {
+        overrun.withLock { $0 += count }
     }
 
     func follow(_ handle: (LineBatch) async -> Void) async throws {
@@ -54,6 +61,10 @@ final class ScriptedSource: AuditSource {
                 return queue
             }
             var batch = LineBatch()
+            batch.lostRecords = overrun.withLock { count in
+                defer { count = 0 }
+                return count
+            }
             for line in lines { batch.append(line: line) }
             await handle(batch)
             if lines.isEmpty { try? await Task.sleep(for: .milliseconds(10)) }

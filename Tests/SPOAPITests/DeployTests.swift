@@ -40,7 +40,7 @@ import Testing
         #expect(container["args"] == ["manager"])
         #expect(container[path: ["livenessProbe", "httpGet", "path"]] == "/healthz")
         #expect(container[path: ["readinessProbe", "httpGet", "path"]] == "/readyz")
-        #expect(container["ports"]?.arrayValue?.first?["containerPort"] == 8085, "the binary's default --health-probe-port")
+        #expect(container["ports"]?.arrayValue?.first?["containerPort"] == 8081, "the manager's default --health-probe-port")
         #expect(container[path: ["resources", "requests"]] == ["cpu": "250m", "memory": "50Mi"])
         #expect(container[path: ["securityContext", "allowPrivilegeEscalation"]] == false)
         #expect(container[path: ["securityContext", "capabilities", "drop"]] == ["ALL"])

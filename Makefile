@@ -15,12 +15,12 @@ BINARY       := .build/debug/security-profiles-operator
 
 # Debian packages the build and the tests need: the C libraries the node daemon links
 # (seccomp, AppArmor, SELinux), pkg-config to find them, openssl for the tests' certificates,
-# runc and busybox-static for the tests that run containers under generated profiles,
+# runc, crun and busybox-static for the tests that run containers under generated profiles,
 # prometheus for promtool, which checks the metrics endpoints' output, libbpf-dev for spoc's
 # eBPF recorder, gcc-multilib for the test that records a 32-bit program, apparmor for
 # apparmor_parser and its features file, which compile AppArmor profiles in the tests, and
 # selinux-policy-default for a real policy store that SELinux modules are installed into.
-DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev libbpf-dev runc busybox-static prometheus gcc-multilib apparmor selinux-policy-default
+DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev libbpf-dev runc crun busybox-static prometheus gcc-multilib apparmor selinux-policy-default
 
 .PHONY: all build test demo run bench image manifests bpf deps clean
 

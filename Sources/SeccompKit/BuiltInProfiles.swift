@@ -4,37 +4,29 @@ import SPOAPI
 /// documentation's example) works without creating the base object first. A SeccompProfile of
 /// the same name in the profile's namespace takes precedence.
 ///
-/// Each list is what `hack/record-runtime-profile.sh <runtime>` recorded on the project's build
-/// machine (Debian 12: runc 1.1.5, crun 1.8.1): every syscall the runtime and a busybox
-/// `sleep` container make after the container's seccomp filter is loaded, the union of many
-/// runs. The runc list serves both runc names; the versions in the names are the ones users'
-/// manifests already reference.
+/// Each list is what `hack/record-runtime-profile.sh <runtime>` printed on the project's build
+/// machine (Debian 12: runc 1.1.5, crun 1.8.1; 30 runs of every variant under CPU load): every
+/// syscall the runtime's own init process makes after it loaded the container's filter, up to
+/// and including the `execve` of the container's command, on the paths a kubelet takes:
+/// `create` then `start` (the exec fifo), no-new-privileges off (Kubernetes' default, so the
+/// filter is loaded before the runtime changes user, groups, capabilities and working
+/// directory) and on, root and a non-root user with supplementary groups, changed capabilities,
+/// `exec` into a running container, and `run`. The command's own syscalls are not in them: a
+/// profile adds what its workload calls. The runc list serves both runc names; the versions in
+/// the names are the ones users' manifests already reference.
 public enum BuiltInProfiles {
-    /// Syscalls runc needs to start a container under a profile: the recording, plus the
-    /// calls of the Go runtime in runc's init process (scheduling, preemption signals, memory),
-    /// which a recording only catches when the scheduler happens to run in the short window
-    /// between loading the filter and exec.
-    public static let runcSyscalls = Array(Set(runcRecorded + goRuntime)).sorted()
-
-    /// What `hack/record-runtime-profile.sh runc` recorded (30 runs under CPU load, plus 3 idle).
-    static let runcRecorded = [
-        "arch_prctl", "brk", "clock_nanosleep", "close", "epoll_ctl", "execve", "exit_group", "fstatfs",
-        "futex", "getdents64", "getpid", "getrandom", "getuid", "mprotect", "openat", "prctl", "prlimit64",
-        "readlink", "rseq", "rt_sigreturn", "set_robust_list", "set_tid_address", "write",
+    /// What runc's init (`runc:[2:INIT]`) calls after loading the filter. `rt_sigreturn` returns
+    /// from the Go runtime's preemption signal, which arrives in some runs only.
+    public static let runcSyscalls = [
+        "capget", "capset", "chdir", "close", "epoll_ctl", "execve", "faccessat2", "fchown", "fcntl", "fstat", "fstatfs",
+        "futex", "getcwd", "getdents64", "getpid", "getppid", "newfstatat", "openat", "prctl", "read", "rt_sigreturn",
+        "setgid", "setgroups", "setuid", "write",
     ]
 
-    /// The Go runtime's own syscalls (futex waits and wakes, sleeps, preemption via tgkill and
-    /// signal return, memory management).
-    static let goRuntime = [
-        "futex", "gettid", "madvise", "mmap", "munmap", "nanosleep", "rt_sigprocmask", "rt_sigreturn",
-        "sched_yield", "sigaltstack", "tgkill",
-    ]
-
-    /// Syscalls crun (C, single-threaded) needs to start a container under a profile, as
-    /// recorded (30 runs under CPU load, plus 3 idle).
+    /// What crun's container process calls after loading the filter, before it execs the command.
     public static let crunSyscalls = [
-        "arch_prctl", "brk", "clock_nanosleep", "close", "execve", "exit_group", "getrandom", "getuid",
-        "mprotect", "prctl", "prlimit64", "readlink", "rseq", "set_robust_list", "set_tid_address",
+        "capset", "close", "execve", "fchown", "ioctl", "openat", "prctl", "pselect6", "read", "rt_sigaction",
+        "rt_sigprocmask", "setgroups", "setresgid", "setresuid", "statx", "umask", "write",
     ]
 
     /// The built-in bases by name.
@@ -42,6 +34,12 @@ public enum BuiltInProfiles {
         "runc-v1.0.0": base(runcSyscalls),
         "runc-v1.1.12": base(runcSyscalls),
         "crun-v1.15": base(crunSyscalls),
+    ]
+
+    /// The runtimes whose start-up calls ``ProfileLint`` checks, with the base that covers them.
+    public static let runtimes: [(runtime: String, base: String, syscalls: [String])] = [
+        ("runc", "runc-v1.1.12", runcSyscalls),
+        ("crun", "crun-v1.15", crunSyscalls),
     ]
 
     static func base(_ names: [String]) -> SeccompProfile.Spec {

@@ -82,6 +82,7 @@ public enum ProfileLint {
         if !byDefault.isEmpty {
             warnings.append("\(byDefault.count) risky syscalls are allowed by the default action \(defaultAction): " + byDefault.joined(separator: ", "))
         }
+        if let runtime = runtimeWarning(for: spec) { warnings.append(runtime) }
         for (name, named) in rules.sorted(by: { $0.key < $1.key }) {
             let actions = Set(named.filter { $0.args.isEmpty }.map(\.action))
             if actions.count > 1 {
@@ -89,5 +90,28 @@ public enum ProfileLint {
             }
         }
         return warnings
+    }
+
+    /// Default actions that deny a syscall no rule names.
+    static let denying: Set<String> = [
+        SeccompAction.errno.rawValue, SeccompAction.kill.rawValue, SeccompAction.killProcess.rawValue,
+        SeccompAction.killThread.rawValue, SeccompAction.trap.rawValue,
+    ]
+
+    /// A runtime loads the container's filter before it execs the command (and, with
+    /// no-new-privileges off, before it changes user, groups and capabilities): a denying
+    /// profile that allows none of the built-in bases' calls for any runtime starts no container
+    /// at all ("operation not permitted" from the runtime). Names what each runtime lacks.
+    static func runtimeWarning(for spec: SeccompProfile.Spec) -> String? {
+        guard denying.contains(spec.defaultAction?.rawValue ?? "") else { return nil }
+        let rules = spec.rulesByName
+        let missing = BuiltInProfiles.runtimes.map { runtime in
+            (runtime, runtime.syscalls.filter { name in !(rules[name]?.contains { permitting.contains($0.action) } ?? false) })
+        }
+        guard missing.allSatisfy({ !$0.1.isEmpty }) else { return nil }
+        let lists = missing.map { "\($0.0.runtime) needs \($0.1.joined(separator: ", "))" }.joined(separator: "; ")
+        let bases = BuiltInProfiles.runtimes.map(\.base).joined(separator: " or ")
+        return "defaultAction \(spec.defaultAction?.rawValue ?? "") denies what a container runtime calls after loading the filter, "
+            + "so no container can start under this profile: \(lists); allow them or set baseProfileName: \(bases)"
     }
 }

@@ -121,7 +121,7 @@ let kernelLogReadable = getuid() == 0 && access("/dev/kmsg", R_OK) == 0
         }
     }
 
-    /// The kernel really drops records: with a limit of 3 per second, a command whose every
+    /// The kernel really drops records: with a limit of 3 per 2 s, a command whose every
     /// syscall logs makes the kernel suppress most of them; the next record after the window
     /// comes with `kauditd_printk_skb: N callbacks suppressed`, which the enricher counts.
     @Test(.enabled(if: kernelLogReadable, "needs root and /dev/kmsg"))
@@ -132,7 +132,7 @@ let kernelLogReadable = getuid() == 0 && access("/dev/kmsg", R_OK) == 0
         defer { try? FileManager.default.removeItem(at: profile) }
         let logs = LogCapture()
         let metrics = TestMetrics()
-        try await withPrintkRateLimit(intervalSeconds: 1, burst: 3) {
+        try await withPrintkRateLimit(intervalSeconds: 2, burst: 3) {
             let enricher = LogEnricher(
                 source: KmsgAuditSource(pollInterval: .milliseconds(20)), processes: ProcFilesystem(), pods: nil,
                 configuration: LogEnricherConfiguration(node: "node-1"), logger: logs.logger, metricsFactory: metrics)
@@ -144,17 +144,20 @@ let kernelLogReadable = getuid() == 0 && access("/dev/kmsg", R_OK) == 0
                 let flood = try await ChildProcess.run(binary.path, ["seccomp-exec", "--profile", profile.path, "--", "/bin/ls", "/"])
                 #expect(flood.status == 0, "\(flood.output)")
                 // The kernel reports the window's suppressions with the first record after it.
-                try await Task.sleep(for: .milliseconds(1200))
+                try await Task.sleep(for: .milliseconds(2200))
                 let next = try await ChildProcess.run(binary.path, ["seccomp-exec", "--profile", profile.path, "--", "/bin/true"])
                 #expect(next.status == 0, "\(next.output)")
                 func lost() -> Int64 {
                     (try? metrics.expectCounter("security_profiles_operator_audit_records_lost_total", [("source", "kmsg")]).totalValue) ?? 0
                 }
-                #expect(await eventually { lost() >= 50 }, "lost: \(lost())")
-                #expect(Int64(enricher.recordsLost) == lost())
-                let warning = try #require(logs.records.first { $0.message == "enricher.records_lost" })
-                #expect(warning.metadata["audit.cause"] == "the kernel's printk rate limit")
-                #expect(Int(warning.metadata["audit.lost"] ?? "") ?? 0 >= 50)
+                #expect(await eventually { lost() >= 20 }, "lost: \(lost())")
+                let warnings = { logs.records.filter { $0.message == "enricher.records_lost" } }
+                #expect(warnings().allSatisfy { $0.metadata["audit.cause"] == "the kernel's printk rate limit" })
+                // Every count is both logged and counted (later notices may still arrive).
+                #expect(await eventually {
+                    let logged = warnings().compactMap { Int64($0.metadata["audit.lost"] ?? "") }.reduce(0, +)
+                    return logged == lost() && Int64(enricher.recordsLost) == logged
+                })
             }
         }
     }

@@ -146,12 +146,35 @@ struct ProfileLintTests {
     }
 
     @Test func aTightAllowListHasNoWarnings() {
-        #expect(ProfileLint.warnings(for: spec(.errno, [.init(names: ["read", "write", "exit_group"], action: .allow)])) == [])
+        #expect(ProfileLint.warnings(for: spec(.errno, [.init(names: BuiltInProfiles.runcSyscalls + ["exit_group"], action: .allow)])) == [])
+        #expect(ProfileLint.warnings(for: spec(.killProcess, [.init(names: BuiltInProfiles.crunSyscalls, action: .allow)])) == [])
+    }
+
+    /// A hand-written deny-by-default profile without the runtime's calls cannot start any
+    /// container: the warning names what each runtime lacks.
+    @Test func aDenyingProfileWithoutTheRuntimesCallsIsReported() {
+        let bare = ProfileLint.warnings(for: spec(.errno, [.init(names: ["exit_group"], action: .allow)]))
+        #expect(bare == [
+            "defaultAction SCMP_ACT_ERRNO denies what a container runtime calls after loading the filter, so no container can start under this profile: "
+                + "runc needs \(BuiltInProfiles.runcSyscalls.joined(separator: ", ")); crun needs \(BuiltInProfiles.crunSyscalls.joined(separator: ", ")); "
+                + "allow them or set baseProfileName: runc-v1.1.12 or crun-v1.15",
+        ])
+        // Almost runc's list: only the missing calls are named; a denied one counts as missing.
+        let almost = ProfileLint.warnings(for: spec(.kill, [
+            .init(names: BuiltInProfiles.runcSyscalls.filter { $0 != "capset" && $0 != "setgroups" }, action: .allow),
+            .init(names: ["setgroups"], action: .errno),
+        ]))
+        #expect(almost.count == 1)
+        #expect(almost[0].contains("runc needs capset, setgroups; crun needs "), "\(almost)")
+        // Logging or allowing by default, or a trace/notify default, is not this problem.
+        for action: SeccompAction in [.allow, .log, .trace, .notify] {
+            #expect(!ProfileLint.warnings(for: spec(action, [.init(names: ["kexec_load"], action: .errno)])).contains { $0.contains("container runtime") })
+        }
     }
 
     @Test func riskySyscallsAllowedOrLoggedAreNamedWithTheReason() {
         let warnings = ProfileLint.warnings(for: spec(.errno, [
-            .init(names: ["read", "ptrace", "bpf"], action: .allow), .init(names: ["unshare"], action: .log),
+            .init(names: ["read", "ptrace", "bpf"] + BuiltInProfiles.runcSyscalls, action: .allow), .init(names: ["unshare"], action: .log),
         ]))
         #expect(warnings == [
             "bpf is allowed: it loads programs into the kernel",
@@ -179,7 +202,9 @@ struct ProfileLintTests {
     }
 
     @Test func contradictoryUnconditionalRulesAreReported() {
-        let warnings = ProfileLint.warnings(for: spec(.errno, [.init(names: ["read"], action: .allow), .init(names: ["read"], action: .errno)]))
+        let warnings = ProfileLint.warnings(for: spec(.errno, [
+            .init(names: ["read"], action: .allow), .init(names: ["read"], action: .errno), .init(names: BuiltInProfiles.crunSyscalls, action: .allow),
+        ]))
         #expect(warnings == ["read has unconditional rules with different actions (SCMP_ACT_ALLOW, SCMP_ACT_ERRNO); the kernel applies the most restrictive"])
     }
 }

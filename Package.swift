@@ -126,12 +126,33 @@ let targets: [Target] = [
     // aggregation over node statuses, which profiles a pod uses.
     .target(name: "SPOManagerKit", dependencies: ["SPOAPI", "KubeModels"], swiftSettings: swiftSettings),
 
+    // What the admission webhooks decide, without I/O: AdmissionReview decoding and answers,
+    // the ProfileBinding and recording mutations of a pod, JSON patches.
+    .target(name: "SPOWebhookKit", dependencies: ["SPOAPI", "KubeModels"], swiftSettings: swiftSettings),
+
+    // The webhook role: the HTTPS admission server over caches of bindings, recordings and profiles.
+    .target(
+        name: "SPOWebhook",
+        dependencies: [
+            "SPOWebhookKit", "SPOServer", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            nio,
+        ],
+        swiftSettings: swiftSettings
+    ),
+
     // The manager's controllers: spod → DaemonSet, profile status aggregation, workload tracking.
     .target(
         name: "SPOManager",
         dependencies: [
-            "SPOAPI", "SPOManagerKit", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
+            "SPOAPI", "SPOManagerKit", "SPOWebhookKit", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
             .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ],
         swiftSettings: swiftSettings
     ),
@@ -213,6 +234,7 @@ let targets: [Target] = [
             "KubeModels",
             "SPOManager",
             "SPOManagerKit",
+            "SPOWebhook",
             "SeccompCompiler",
             "SeccompKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -305,6 +327,7 @@ let targets: [Target] = [
     .executableTarget(name: "syscall-loop", path: "Benchmarks/SyscallLoop"),
 
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
+    .testTarget(name: "WebhookKitTests", dependencies: ["SPOWebhookKit", "SPOManagerKit", "SPOAPI", "KubeModels"], swiftSettings: swiftSettings),
     .testTarget(name: "AuditTests", dependencies: ["AuditKit", "AuditSources", "SPOAPI", "KubeTestServer"], swiftSettings: swiftSettings),
     .testTarget(
         name: "EnricherTests",

@@ -50,8 +50,10 @@ public struct ResourceClient<Object: Codable & Sendable>: Sendable {
         return result
     }
 
-    public func create(_ object: Object, namespace: String? = nil, fieldManager: String? = nil) async throws -> Object {
-        try await decode(sendCreate(object, namespace: namespace, fieldManager: fieldManager))
+    /// Creates the object; with `dryRun` the server runs admission and validation and answers
+    /// with the object as it would be stored, but stores nothing (`?dryRun=All`).
+    public func create(_ object: Object, namespace: String? = nil, fieldManager: String? = nil, dryRun: Bool = false) async throws -> Object {
+        try await decode(sendCreate(object, namespace: namespace, fieldManager: fieldManager, dryRun: dryRun))
     }
 
     /// Replaces the object; fails with `409 Conflict` when its resourceVersion is stale.
@@ -60,10 +62,10 @@ public struct ResourceClient<Object: Codable & Sendable>: Sendable {
     }
 
     /// The response body of a create, undecoded.
-    private func sendCreate(_ object: Object, namespace: String?, fieldManager: String?) async throws -> ByteBuffer {
-        try await client.send(.init(
-            method: .POST, path: path(namespace), query: fieldManager.map { [("fieldManager", $0)] } ?? [],
-            body: encode(object), idempotent: false))
+    private func sendCreate(_ object: Object, namespace: String?, fieldManager: String?, dryRun: Bool = false) async throws -> ByteBuffer {
+        var query = fieldManager.map { [("fieldManager", $0)] } ?? []
+        if dryRun { query.append(("dryRun", "All")) }
+        return try await client.send(.init(method: .POST, path: path(namespace), query: query, body: encode(object), idempotent: false))
     }
 
     /// The response body of an update, undecoded.
@@ -150,10 +152,10 @@ public struct ResourceClient<Object: Codable & Sendable>: Sendable {
 
 extension ResourceClient where Object: KubeResource {
     /// Creates the object in `metadata.namespace`.
-    public func create(_ object: Object, fieldManager: String? = nil) async throws -> Object {
+    public func create(_ object: Object, fieldManager: String? = nil, dryRun: Bool = false) async throws -> Object {
         var object = object
         object.setTypeMeta()
-        return try await create(object, namespace: object.metadata.namespace, fieldManager: fieldManager)
+        return try await create(object, namespace: object.metadata.namespace, fieldManager: fieldManager, dryRun: dryRun)
     }
 
     /// Replaces the object named by its metadata (optimistic concurrency on `resourceVersion`).

@@ -118,3 +118,26 @@ extension JSONValue {
         }
     }
 }
+
+/// `apps/v1.Deployment`, with an untyped spec as ``DaemonSet`` (rendered and compared with
+/// ``JSONValue/isSemanticSubset(of:)``) and the status fields rollouts are read from.
+public struct Deployment: KubeResource, Hashable {
+    public static let group = "apps"
+    public static let version = "v1"
+    public static let kind = "Deployment"
+    public static let plural = "deployments"
+    public static let namespaced = true
+
+    public var apiVersion: String?
+    public var kind: String?
+    public var metadata: ObjectMeta
+    public var spec: JSONValue?
+    public var status: JSONValue?
+
+    public init(metadata: ObjectMeta, spec: JSONValue? = nil) {
+        self.apiVersion = Self.apiVersion
+        self.kind = Self.kind
+        self.metadata = metadata
+        self.spec = spec
+    }
+}

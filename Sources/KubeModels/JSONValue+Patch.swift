@@ -47,6 +47,37 @@ extension JSONValue {
         return .object(patch)
     }
 
+    /// The JSON patch (RFC 6902) that turns `self` into `goal`: `add` for new members,
+    /// `remove` for dropped ones, `replace` for changed scalars and for arrays whose length
+    /// changed; objects and equal-length arrays are compared member by member. Applying the
+    /// result to `self` gives `goal`; equal documents give an empty patch.
+    public func jsonPatch(to goal: JSONValue) -> [JSONValue] {
+        var operations: [JSONValue] = []
+        Self.diff(self, goal, path: "", into: &operations)
+        return operations
+    }
+
+    private static func diff(_ source: JSONValue, _ goal: JSONValue, path: String, into operations: inout [JSONValue]) {
+        switch (source, goal) {
+        case (.object(let from), .object(let to)):
+            for key in from.keys.sorted() where to[key] == nil {
+                operations.append(["op": "remove", "path": .string(path + "/" + JSONPointer.escape(key))])
+            }
+            for key in to.keys.sorted() {
+                let child = path + "/" + JSONPointer.escape(key)
+                if let old = from[key] {
+                    diff(old, to[key]!, path: child, into: &operations)
+                } else {
+                    operations.append(["op": "add", "path": .string(child), "value": to[key]!])
+                }
+            }
+        case (.array(let from), .array(let to)) where from.count == to.count:
+            for index in from.indices { diff(from[index], to[index], path: path + "/\(index)", into: &operations) }
+        default:
+            if source != goal { operations.append(["op": "replace", "path": .string(path), "value": goal]) }
+        }
+    }
+
     /// Applies a JSON patch (RFC 6902): `add`, `remove`, `replace`, `move`, `copy`, `test`.
     /// The whole patch fails if one operation fails (nothing is half-applied).
     public func applyingJSONPatch(_ patch: JSONValue) throws(JSONPatchError) -> JSONValue {
@@ -233,6 +264,11 @@ extension JSONValue {
 struct JSONPointer: CustomStringConvertible {
     var tokens: [String]
     var description: String
+
+    /// A member name as a pointer token (`~` → `~0`, `/` → `~1`).
+    static func escape(_ token: String) -> String {
+        token.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+    }
 
     init(_ string: String, operationIndex: Int) throws(JSONPatchError) {
         description = string

@@ -78,6 +78,12 @@ extension JSONValue {
         return nil
     }
 
+    /// The boolean, or `nil` for any other kind of value.
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
     /// The string, or `nil` for any other kind of value.
     public var stringValue: String? {
         if case .string(let value) = self { return value }

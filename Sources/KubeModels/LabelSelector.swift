@@ -27,6 +27,26 @@ public struct LabelSelector: Codable, Hashable, Sendable {
     }
 }
 
+extension LabelSelector {
+    /// Whether `labels` satisfy every `matchLabels` pair and every expression; an empty
+    /// selector matches everything, an expression with an unknown operator matches nothing
+    /// (as the API server treats a selector it cannot convert).
+    public func matches(_ labels: [String: String]) -> Bool {
+        for (key, value) in matchLabels ?? [:] where labels[key] != value { return false }
+        for requirement in matchExpressions ?? [] {
+            let values = Set(requirement.values ?? [])
+            switch requirement.operator {
+            case "In": if !(labels[requirement.key].map(values.contains) ?? false) { return false }
+            case "NotIn": if labels[requirement.key].map(values.contains) ?? false { return false }
+            case "Exists": if labels[requirement.key] == nil { return false }
+            case "DoesNotExist": if labels[requirement.key] != nil { return false }
+            default: return false
+            }
+        }
+        return true
+    }
+}
+
 /// `meta/v1.LabelSelectorRequirement`.
 public struct LabelSelectorRequirement: Codable, Hashable, Sendable {
     public var key: String

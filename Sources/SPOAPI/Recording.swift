@@ -10,6 +10,18 @@ public struct ProfileKind: OpenEnum {
     public static let allowed: [Self] = [.seccompProfile, .selinuxProfile]
 }
 
+/// The kind of profile a ProfileBinding applies: upstream's two, and beyond upstream
+/// AppArmorProfiles (set as the pod's GA `securityContext.appArmorProfile`).
+public struct BoundProfileKind: OpenEnum {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    public static let seccompProfile: Self = "SeccompProfile"
+    public static let selinuxProfile: Self = "SelinuxProfile"
+    public static let appArmorProfile: Self = "AppArmorProfile"
+    public static let allowed: [Self] = [.seccompProfile, .selinuxProfile, .appArmorProfile]
+}
+
 /// The backend that records a profile.
 public struct ProfileRecorder: OpenEnum {
     public let rawValue: String
@@ -112,10 +124,10 @@ public struct ProfileBinding: KubeResource, Hashable {
     }
 
     public struct ProfileRef: Codable, Hashable, Sendable {
-        public var kind: ProfileKind?
+        public var kind: BoundProfileKind?
         public var name: String?
 
-        public init(kind: ProfileKind, name: String) {
+        public init(kind: BoundProfileKind, name: String) {
             self.kind = kind
             self.name = name
         }

@@ -146,3 +146,12 @@ public struct SeccompProfile: KubeResource, Hashable {
         }
     }
 }
+
+extension SeccompProfile {
+    /// Where the installed file lives relative to the kubelet's seccomp directory, which is also
+    /// the `localhostProfile` pods name and the profile's `status.localhostProfile`:
+    /// `operator/<namespace>/<name>.json`. A name already ending in `.json` gets no second suffix.
+    public static func localhostProfile(namespace: String, name: String) -> String {
+        "operator/\(namespace)/\(name.hasSuffix(".json") ? name : name + ".json")"
+    }
+}

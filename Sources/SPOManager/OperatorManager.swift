@@ -25,7 +25,15 @@ public final class OperatorManager: Service, Sendable {
     public let rawSelinuxProfiles: Informer<RawSelinuxProfile>
     public let appArmorProfiles: Informer<AppArmorProfile>
     public let pods: Informer<Pod>
+    public let bindings: Informer<ProfileBinding>
+    public let recordings: Informer<ProfileRecording>
+    /// The webhook's objects; nil when the manager manages no webhook.
+    public let webhookInformers: WebhookInformers?
     public let spodController: Controller
+    /// The webhook's objects and certificates, when the manager manages them.
+    public let webhookController: Controller?
+    /// `activeWorkloads` and finalizers of ProfileBindings and ProfileRecordings.
+    public let admissionTrackers: [Controller]
     /// Status aggregation and workload tracking controllers.
     public let profileControllers: [Controller]
     let configuration: ManagerConfiguration
@@ -60,6 +68,17 @@ public final class OperatorManager: Service, Sendable {
         rawSelinuxProfiles = informer(RawSelinuxProfile.self)
         appArmorProfiles = informer(AppArmorProfile.self)
         pods = informer(Pod.self)
+        bindings = informer(ProfileBinding.self)
+        recordings = informer(ProfileRecording.self)
+        let appLabel = "\(SPOMetadata.appLabel)=\(SPOMetadata.appLabelValue)"
+        if configuration.webhook != nil {
+            webhookInformers = WebhookInformers(
+                deployments: informer(Deployment.self, namespace: namespace, labels: appLabel),
+                configurations: informer(MutatingWebhookConfiguration.self, labels: appLabel),
+                secrets: informer(Secret.self, namespace: namespace, labels: appLabel))
+        } else {
+            webhookInformers = nil
+        }
 
         let events = EventRecorder(client: client, component: "security-profiles-operator", logger: logger)
         spodController = Controller(
@@ -95,8 +114,37 @@ public final class OperatorManager: Service, Sendable {
             workers: configuration.workers, logger: logger, metricsFactory: metricsFactory)
         profileControllers = [seccompStatus, selinuxStatus, rawSelinuxStatus, appArmorStatus, seccompWorkloads, selinuxWorkloads]
 
+        if let webhookInformers {
+            webhookController = Controller(
+                name: "webhook",
+                reconciler: WebhookReconciler(
+                    configuration: configuration, spods: spods.store, deployments: webhookInformers.deployments.store, services: services.store,
+                    webhookConfigurations: webhookInformers.configurations.store, secrets: webhookInformers.secrets.store,
+                    client: client, events: events, clock: clock),
+                logger: logger, metricsFactory: metricsFactory)
+        } else {
+            webhookController = nil
+        }
+        let bindingTracker = Controller(
+            name: "profilebinding-workloads", reconciler: BindingTracker(bindings: bindings.store, pods: pods.store, client: client),
+            workers: configuration.workers, logger: logger, metricsFactory: metricsFactory)
+        let recordingTracker = Controller(
+            name: "profilerecording-workloads", reconciler: RecordingTracker(recordings: recordings.store, pods: pods.store, client: client),
+            workers: configuration.workers, logger: logger, metricsFactory: metricsFactory)
+        admissionTrackers = [bindingTracker, recordingTracker]
+
         // spod: its own changes and those of the objects it owns.
         spods.addHandler(spodController.enqueueHandler())
+        if let webhookController, let webhookInformers {
+            spods.addHandler(webhookController.enqueueHandler())
+            let webhookQueue = webhookController.queue
+            let spodKey = ObjectKey(namespace: namespace, name: configuration.spodName)
+            let enqueueSpod: @Sendable () -> Void = { webhookQueue.add(spodKey) }
+            webhookInformers.deployments.addHandler(InformerHandler(onAdd: { _ in enqueueSpod() }, onUpdate: { _, _ in enqueueSpod() }, onDelete: { _ in enqueueSpod() }))
+            webhookInformers.configurations.addHandler(InformerHandler(onAdd: { _ in enqueueSpod() }, onUpdate: { _, _ in enqueueSpod() }, onDelete: { _ in enqueueSpod() }))
+            webhookInformers.secrets.addHandler(InformerHandler(onAdd: { _ in enqueueSpod() }, onUpdate: { _, _ in enqueueSpod() }, onDelete: { _ in enqueueSpod() }))
+            services.addHandler(InformerHandler(onAdd: { _ in enqueueSpod() }, onUpdate: { _, _ in enqueueSpod() }, onDelete: { _ in enqueueSpod() }))
+        }
         let spodQueue = spodController.queue
         let enqueueOwner: @Sendable (ObjectMeta) -> Void = { metadata in
             if let owner = metadata.ownerReferences?.first(where: { $0.controller == true && $0.kind == SecurityProfilesOperatorDaemon.kind }) {
@@ -147,17 +195,29 @@ public final class OperatorManager: Service, Sendable {
             case .selinux: selinuxWorkloadQueue.add(reference.profile)
             }
         })
+
+        // Admission bookkeeping: a pod concerns the bindings of its namespace and the
+        // recordings its annotations name, before and after a change.
+        bindings.addHandler(bindingTracker.enqueueHandler())
+        recordings.addHandler(recordingTracker.enqueueHandler())
+        let (bindingQueue, recordingQueue, bindingStore) = (bindingTracker.queue, recordingTracker.queue, bindings.store)
+        let podChanged: @Sendable (Pod?, Pod) -> Void = { old, new in
+            for binding in bindingStore.list(namespace: new.metadata.namespace) { bindingQueue.add(binding.key) }
+            for key in RecordingTracker.recordings(of: new).union(old.map(RecordingTracker.recordings) ?? []) { recordingQueue.add(key) }
+        }
+        pods.addHandler(InformerHandler(onAdd: { podChanged(nil, $0) }, onUpdate: { podChanged($0, $1) }, onDelete: { podChanged(nil, $0) }))
     }
 
     var informers: [any Service] {
-        [spods, daemonSets, services, nodes, nodeStatuses, seccompProfiles, selinuxProfiles, rawSelinuxProfiles, appArmorProfiles, pods]
+        [spods, daemonSets, services, nodes, nodeStatuses, seccompProfiles, selinuxProfiles, rawSelinuxProfiles, appArmorProfiles, pods, bindings, recordings]
+            + (webhookInformers?.all ?? [])
     }
 
     /// Whether every cache holds its first list (the manager's readiness once leading).
     public var hasSynced: Bool {
         spods.hasSynced && daemonSets.hasSynced && services.hasSynced && nodes.hasSynced && nodeStatuses.hasSynced
             && seccompProfiles.hasSynced && selinuxProfiles.hasSynced && rawSelinuxProfiles.hasSynced && appArmorProfiles.hasSynced
-            && pods.hasSynced
+            && pods.hasSynced && bindings.hasSynced && recordings.hasSynced && (webhookInformers?.hasSynced ?? true)
     }
 
     public func run() async throws {
@@ -176,7 +236,7 @@ public final class OperatorManager: Service, Sendable {
                 guard await self.waitForSyncUnlessShuttingDown() else { return }
                 self.logger.info("manager.caches_synced")
                 try await withThrowingTaskGroup(of: Void.self) { controllers in
-                    for controller in [self.spodController] + self.profileControllers {
+                    for controller in [self.spodController] + self.profileControllers + self.admissionTrackers + [self.webhookController].compactMap({ $0 }) {
                         controllers.addTask { try await controller.run() }
                     }
                     try await controllers.waitForAll()
@@ -214,6 +274,9 @@ public final class OperatorManager: Service, Sendable {
         await rawSelinuxProfiles.waitForSync()
         await appArmorProfiles.waitForSync()
         await pods.waitForSync()
+        await bindings.waitForSync()
+        await recordings.waitForSync()
+        await webhookInformers?.waitForSync()
     }
 
     /// Creates the default spod (reference §4.1) unless one exists.
@@ -226,5 +289,22 @@ public final class OperatorManager: Service, Sendable {
         } catch let error as KubeAPIError where error.isAlreadyExists {
             // The user's (or an earlier manager's) spod stays as it is.
         }
+    }
+}
+
+/// The caches of the webhook's objects: its Deployment, the MutatingWebhookConfiguration and the
+/// certificate Secrets (all labelled `app: security-profiles-operator`).
+public struct WebhookInformers: Sendable {
+    public let deployments: Informer<Deployment>
+    public let configurations: Informer<MutatingWebhookConfiguration>
+    public let secrets: Informer<Secret>
+
+    var all: [any Service] { [deployments, configurations, secrets] }
+    var hasSynced: Bool { deployments.hasSynced && configurations.hasSynced && secrets.hasSynced }
+
+    func waitForSync() async {
+        await deployments.waitForSync()
+        await configurations.waitForSync()
+        await secrets.waitForSync()
     }
 }

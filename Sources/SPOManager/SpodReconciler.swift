@@ -14,13 +14,23 @@ public struct ManagerConfiguration: Sendable {
     public var daemonSet: DaemonSetSettings
     /// The manager was started with `--webhook=false`: the webhook objects are static manifests.
     public var staticWebhookConfig: Bool
+    /// How the webhook is rendered; nil: the manager manages no webhook objects.
+    public var webhook: WebhookSettings?
+    /// Lifetimes of the self-managed webhook certificates.
+    public var webhookCertificatePolicy: WebhookCertificatePlan.Policy
     public var workers: Int
 
-    public init(operatorNamespace: String, daemonSet: DaemonSetSettings, spodName: String = SecurityProfilesOperatorDaemon.defaultName, staticWebhookConfig: Bool = false, workers: Int = 2) {
+    public init(
+        operatorNamespace: String, daemonSet: DaemonSetSettings, spodName: String = SecurityProfilesOperatorDaemon.defaultName,
+        staticWebhookConfig: Bool = false, webhook: WebhookSettings? = nil, webhookCertificatePolicy: WebhookCertificatePlan.Policy = .production,
+        workers: Int = 2
+    ) {
         self.operatorNamespace = operatorNamespace
         self.spodName = spodName
         self.daemonSet = daemonSet
         self.staticWebhookConfig = staticWebhookConfig
+        self.webhook = webhook
+        self.webhookCertificatePolicy = webhookCertificatePolicy
         self.workers = workers
     }
 }

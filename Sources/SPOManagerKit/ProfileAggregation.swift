@@ -60,7 +60,7 @@ extension ProfileStatusBase: AggregatedProfileStatus {
 extension SeccompProfile: WorkloadTrackedProfile {
     public mutating func setKindStatusFields() {
         status = status ?? .init()
-        status?.localhostProfile = "operator/\(metadata.namespace ?? "")/\(metadata.name ?? "").json"
+        status?.localhostProfile = Self.localhostProfile(namespace: metadata.namespace ?? "", name: metadata.name ?? "")
     }
 }
 

@@ -67,7 +67,7 @@ public struct HealthServer: Service {
 
 /// Runs a Hummingbird application until graceful shutdown, logging `listeningMessage` with the
 /// bound port and reporting it to `onListening` once the server accepts connections.
-func runApplication(
+package func runApplication(
     router: Router<BasicRequestContext>, server: HTTPServerBuilder, host: String, port: Int, portFlag: String, listeningMessage: Logger.Message,
     logger: Logger, onListening: @escaping @Sendable (Int) async -> Void
 ) async throws {

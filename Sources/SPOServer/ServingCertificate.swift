@@ -56,11 +56,15 @@ public final class ServingCertificate: Sendable {
     /// Whether the certificate in use is the self-signed one made at start.
     public var isSelfSigned: Bool { material.withLock { $0.selfSigned } }
 
+    /// Whether the directory's certificate is in use, re-reading the files when they changed
+    /// (a readiness check: a webhook must not present a certificate the API server cannot verify).
+    public var servesDirectoryCertificate: Bool { !reloadIfChanged().selfSigned }
+
     /// The certificate chain's PEM-decoded leaf, for tests and logs.
     public var leafCertificate: NIOSSLCertificate? { material.withLock { $0.chain.first } }
 
     /// The server configuration: HTTP/1.1 only, the current certificate on every handshake.
-    func serverConfiguration() -> TLSConfiguration {
+    package func serverConfiguration() -> TLSConfiguration {
         let current = material.withLock { $0 }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: current.chain.map { .certificate($0) }, privateKey: .privateKey(current.key))

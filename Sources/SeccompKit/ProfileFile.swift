@@ -32,7 +32,7 @@ public enum ProfileFile {
     /// `localhostProfile` pods name: `operator/<namespace>/<name>.json`. A name already ending
     /// in `.json` gets no second suffix.
     public static func localhostProfile(namespace: String, name: String) -> String {
-        "operator/\(namespace)/\(name.hasSuffix(".json") ? name : name + ".json")"
+        SeccompProfile.localhostProfile(namespace: namespace, name: name)
     }
 
     private static func rule(_ rule: SeccompProfile.Syscall) -> OrderedJSON {

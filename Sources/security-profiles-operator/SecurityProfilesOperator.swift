@@ -23,7 +23,7 @@ struct SecurityProfilesOperator: AsyncParsableCommand {
         commandName: "security-profiles-operator",
         abstract: "Kubernetes Security Profiles Operator: seccomp, AppArmor and SELinux profiles as Kubernetes objects.",
         version: OperatorVersion.current,
-        subcommands: [Manager.self, Daemon.self, LogEnricherRole.self, NonRootEnabler.self, SeccompExec.self, Generate.self, Version.self]
+        subcommands: [Manager.self, Daemon.self, WebhookRole.self, LogEnricherRole.self, NonRootEnabler.self, SeccompExec.self, Generate.self, Version.self]
     )
 }
 
@@ -33,6 +33,7 @@ enum DefaultPorts {
     static let managerHealth = 8081
     static let daemonHealth = 8085
     static let enricherHealth = 8086
+    // The webhook's: WebhookRenderer.healthPort (8082).
 }
 
 /// The build's version string.
@@ -45,7 +46,7 @@ struct ProcessOptions: ParsableArguments {
     @Option(name: .customLong("health-probe-host"), help: "Address the health probes listen on.")
     var healthHost = "0.0.0.0"
 
-    @Option(name: .customLong("health-probe-port"), help: "Port of /healthz and /readyz (0 picks a free port; default 8081 for the manager, 8085 for the daemon, 8086 for the log enricher).")
+    @Option(name: .customLong("health-probe-port"), help: "Port of /healthz and /readyz (0 picks a free port; default 8081 for the manager, 8082 for the webhook, 8085 for the daemon, 8086 for the log enricher).")
     var healthPort: Int?
 
     @Option(name: .customLong("metrics-host"), help: "Address the HTTPS metrics endpoints (/metrics, /metrics-spod) listen on.")
@@ -89,6 +90,7 @@ struct ProcessOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension WebhookCertificateSource: ExpressibleByArgument {}
 
 /// How a role serves its metrics: the registry from ``ProcessOptions/bootstrap()``, the
 /// client that reviews scrapers' tokens, and the role's default port and certificate names.
@@ -184,6 +186,9 @@ extension SecurityProfilesOperator {
         @Flag(inversion: .prefixedNo, help: "Manage the admission webhook objects; --no-webhook means they are static manifests (spod staticWebhookConfig).")
         var webhook = true
 
+        @Option(help: "Where the webhook's serving certificate comes from: self-managed (a CA the manager keeps in Secret spo-webhook-ca, injected into the caBundle) or cert-manager (an Issuer and Certificate cert-manager fulfils).")
+        var webhookCertSource: WebhookCertificateSource = .selfManaged
+
         func run() async throws {
             let registry = options.bootstrap()
             let environment = ProcessInfo.processInfo.environment
@@ -210,7 +215,9 @@ extension SecurityProfilesOperator {
                 }
                 let manager = OperatorManager(
                     client: client,
-                    configuration: ManagerConfiguration(operatorNamespace: namespace, daemonSet: settings, staticWebhookConfig: !webhook),
+                    configuration: ManagerConfiguration(
+                        operatorNamespace: namespace, daemonSet: settings, staticWebhookConfig: !webhook,
+                        webhook: WebhookSettings(image: image, imagePullPolicy: daemonImagePullPolicy, certificateSource: webhookCertSource)),
                     elector: elector)
                 services.append(manager)
                 // A standby replica is ready; the leader once its caches are filled.

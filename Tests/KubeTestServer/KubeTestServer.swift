@@ -32,6 +32,7 @@ public final class KubeTestServer: Sendable {
     /// The bearer token required from clients, when set.
     public let token: String?
     let store: ObjectStore
+    let admission = AdmissionChain()
     private let recorded = Mutex<[RecordedRequest]>([])
     /// The identities TokenReviews resolve tokens to.
     private let reviewedTokens = Mutex<[String: UserInfo]>([:])
@@ -246,6 +247,16 @@ public final class KubeTestServer: Sendable {
     /// Every request answered so far.
     public var requests: [RecordedRequest] { recorded.withLock { $0 } }
 
+    /// Makes admission webhooks whose `clientConfig.service` is `namespace/name` reach the
+    /// server on 127.0.0.1:`port` (as a Service's port 443 would route to its pods).
+    public func routeService(namespace: String, name: String, toPort port: Int?) {
+        admission.services.withLock { $0["\(namespace)/\(name)"] = port }
+    }
+
+    /// The admission webhook calls made so far: the webhook's name and what came of the call
+    /// (`patched`, `unchanged`, `denied`, `failed: …`, `ignored: …`).
+    public var admissionCalls: [(webhook: String, outcome: String)] { admission.calls.withLock { $0 } }
+
     // MARK: Connection handling
 
     private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
@@ -307,6 +318,12 @@ public final class KubeTestServer: Sendable {
             }
         }
 
+        var body = body
+        if !isWatch, let failure = await admit(head, path: path, query: query, body: &body) {
+            record(head, path, query, failure.code)
+            try await write(.full(HTTPResponseStatus(statusCode: failure.code), try JSONValue(encoding: failure.status)), to: outbound)
+            return true
+        }
         let reply = reply(to: head, path: path, query: query, body: body, isWatch: isWatch)
 
         switch reply {
@@ -328,6 +345,49 @@ public final class KubeTestServer: Sendable {
             record(head, path, query, 200)
             defer { store.stopWatch(id) }
             return try await streamWatch(stream, bookmarks: bookmarks, timeout: timeout, dropMidBody: dropMidBody, outbound: outbound, channel: channel)
+        }
+    }
+
+    /// Runs mutating admission for pod writes (see ``AdmissionChain``); a rejection is returned,
+    /// a mutation replaces `body`. Requests the chain does not concern, or that fail before
+    /// admission would run (no such pod, unparseable body), pass through unchanged.
+    private func admit(_ head: HTTPRequestHead, path: String, query: [String: String], body: inout ByteBuffer) async -> APIFailure? {
+        guard let route = try? route(path), route.resource.gvr.qualifiedResource == "pods", route.subresource == nil,
+              let namespace = route.namespace, token.map({ head.headers.first(name: "Authorization") == "Bearer \($0)" }) ?? true
+        else { return nil }
+        let configurations = store.allObjects("mutatingwebhookconfigurations.admissionregistration.k8s.io")
+        guard !configurations.isEmpty else { return nil }
+        let operation: String
+        var object: JSONValue?
+        var oldObject: JSONValue?
+        switch (head.method, route.name) {
+        case (.POST, nil):
+            operation = "CREATE"
+            guard let decoded = try? JSONValue.decode(Data(body.readableBytesView)) else { return nil }
+            object = decoded
+        case (.PUT, let name?):
+            operation = "UPDATE"
+            guard let decoded = try? JSONValue.decode(Data(body.readableBytesView)), let stored = try? store.get(route.resource, namespace: namespace, name: name) else { return nil }
+            (object, oldObject) = (decoded, stored)
+        case (.DELETE, let name?):
+            operation = "DELETE"
+            guard let stored = try? store.get(route.resource, namespace: namespace, name: name) else { return nil }
+            oldObject = stored
+        default:
+            return nil
+        }
+        let namespaceObject = try? store.get(TestResource(Namespace.self), namespace: nil, name: namespace)
+        let labels = namespaceObject?[path: ["metadata", "labels"]]?.objectValue?.compactMapValues(\.stringValue) ?? [:]
+        let name = route.name ?? object?[path: ["metadata", "name"]]?.stringValue
+        switch await admission.admit(
+            operation: operation, namespace: namespace, name: name, object: object, oldObject: oldObject, dryRun: query["dryRun"] == "All",
+            configurations: configurations, namespaceLabels: labels)
+        {
+        case .rejected(let failure):
+            return failure
+        case .admitted(let mutated):
+            if operation != "DELETE", let mutated, let bytes = try? mutated.encoded() { body = ByteBuffer(bytes: bytes) }
+            return nil
         }
     }
 
@@ -521,7 +581,8 @@ public final class KubeTestServer: Sendable {
         case (.GET, let name?):
             return .full(.ok, try store.get(resource, namespace: route.namespace, name: name))
         case (.POST, nil):
-            return .full(.created, try store.create(resource, namespace: route.namespace, body: try decodeJSON(body), manager: manager))
+            let dryRun = query["dryRun"] == "All"
+            return .full(.created, try store.create(resource, namespace: route.namespace, body: try decodeJSON(body), manager: manager, dryRun: dryRun))
         case (.PUT, let name?):
             let document = try decodeJSON(body)
             return .full(.ok, try store.update(resource, namespace: route.namespace, name: name, target: target, manager: manager) { _ in document })

@@ -144,9 +144,16 @@ final class ObjectStore: Sendable {
 
     // MARK: Writes
 
-    func create(_ resource: TestResource, namespace: String?, body: JSONValue, manager: String?) throws(APIFailure) -> JSONValue {
+    /// Creates an object; with `dryRun` everything is checked and the object returned as it
+    /// would be stored, but nothing is stored or announced (`?dryRun=All`).
+    func create(_ resource: TestResource, namespace: String?, body: JSONValue, manager: String?, dryRun: Bool = false) throws(APIFailure) -> JSONValue {
         try state.withLock { (state: inout State) throws(APIFailure) -> JSONValue in
-            try Self.create(&state, resource, namespace: namespace, body: body, manager: manager, owned: nil, historyLimit: historyLimit)
+            if dryRun {
+                var scratch = state
+                scratch.watchers = [:]
+                return try Self.create(&scratch, resource, namespace: namespace, body: body, manager: manager, owned: nil, historyLimit: historyLimit)
+            }
+            return try Self.create(&state, resource, namespace: namespace, body: body, manager: manager, owned: nil, historyLimit: historyLimit)
         }
     }
 

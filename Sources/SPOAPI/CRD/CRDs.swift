@@ -212,7 +212,7 @@ public enum CRDs {
         schema: object(
             spec: .object([
                 "profileRef": .object([
-                    "kind": .enumeration(ProfileKind.self),
+                    "kind": .enumeration(BoundProfileKind.self, "SeccompProfile, SelinuxProfile, or (beyond upstream) AppArmorProfile."),
                     "name": .string(),
                 ], required: ["kind", "name"]),
                 "image": .string("The exact container image to bind, or * for every image."),

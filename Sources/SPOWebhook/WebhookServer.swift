@@ -1,0 +1,60 @@
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import SPOServer
+import ServiceLifecycle
+
+/// The admission webhooks over HTTPS (HTTP/1.1, port 9443 by default): `POST
+/// /mutate-v1-pod-binding` and `/mutate-v1-pod-recording`, routed on the path alone (the API
+/// server appends `?timeout=10s`). Bodies are bounded; what is not an AdmissionReview gets a
+/// 400 that says why. The certificate is re-read on the next handshake after the mounted
+/// Secret changes.
+public struct WebhookServer: Service {
+    /// The largest AdmissionReview accepted (a pod and its old version, with room to spare).
+    public static let maximumBodySize = 7 * 1024 * 1024
+
+    private let host: String
+    private let port: Int
+    private let certificate: ServingCertificate
+    private let handler: AdmissionHandler
+    private let logger: Logger
+    private let onListening: @Sendable (Int) async -> Void
+
+    public init(
+        host: String = "0.0.0.0", port: Int, certificate: ServingCertificate, handler: AdmissionHandler, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
+        self.host = host
+        self.port = port
+        self.certificate = certificate
+        self.handler = handler
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let router = Router()
+        for webhook in AdmissionHandler.Webhook.allCases {
+            router.post(RouterPath(webhook.rawValue)) { [handler] request, _ -> Response in
+                let body: ByteBuffer
+                do {
+                    body = try await request.body.collect(upTo: Self.maximumBodySize)
+                } catch {
+                    return Self.response(.init(status: 413, body: Array("the AdmissionReview is larger than \(Self.maximumBodySize) bytes\n".utf8), contentType: "text/plain; charset=utf-8"))
+                }
+                return Self.response(await handler.handle(webhook, body: body.readableBytesView))
+            }
+        }
+        try await runApplication(
+            router: router, server: try .tls(.http1(), tlsConfiguration: certificate.serverConfiguration()), host: host, port: port,
+            portFlag: "--port", listeningMessage: "webhook.listening", logger: logger, onListening: onListening)
+    }
+
+    private static func response(_ reply: AdmissionHandler.Reply) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = reply.contentType
+        return Response(status: HTTPResponse.Status(code: reply.status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: reply.body)))
+    }
+}

@@ -327,6 +327,14 @@ let targets: [Target] = [
     .executableTarget(name: "syscall-loop", path: "Benchmarks/SyscallLoop"),
 
     .testTarget(name: "KubeModelsTests", dependencies: ["KubeModels"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "WebhookTests",
+        dependencies: [
+            "SPOWebhook", "SPOManager", "SPOManagerKit", "SPOServer", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", logging,
+            lifecycle, .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ],
+        swiftSettings: swiftSettings
+    ),
     .testTarget(name: "WebhookKitTests", dependencies: ["SPOWebhookKit", "SPOManagerKit", "SPOAPI", "KubeModels"], swiftSettings: swiftSettings),
     .testTarget(name: "AuditTests", dependencies: ["AuditKit", "AuditSources", "SPOAPI", "KubeTestServer"], swiftSettings: swiftSettings),
     .testTarget(

@@ -134,8 +134,8 @@ public enum WebhookCertificates {
     /// The `caBundle` value: the current CA's PEM, then the previous one's while it is trusted.
     static func caBundle(_ caSecret: Secret?) -> String? {
         guard let caSecret, let current = caSecret.text(caCertificateKey) else { return nil }
-        let previous = caSecret.text(previousCAKey) ?? ""
-        return Data((current + previous).utf8).base64EncodedString()
+        let bundle = [current, caSecret.text(previousCAKey)].compactMap { $0?.trimmingCharacters(in: .whitespacesAndNewlines) }
+        return Data((bundle.joined(separator: "\n") + "\n").utf8).base64EncodedString()
     }
 }
 

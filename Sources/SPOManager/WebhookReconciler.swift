@@ -42,14 +42,18 @@ public struct WebhookReconciler: Reconciler {
         guard key.namespace == configuration.operatorNamespace, let spod = spods.get(key), spod.metadata.deletionTimestamp == nil,
               spod.spec?.staticWebhookConfig != true, let settings = configuration.webhook
         else { return .done }
-        let namespace = configuration.operatorNamespace
         var recheck: Date?
-        var caSecret = secrets.get(name: WebhookCertificates.caSecretName, namespace: namespace)
         do {
+            // Certificates are decided on fresh reads, not on caches that may not show this
+            // manager's last write yet: a rotation decided twice would drop a CA still in use.
+            let live = try await current(MutatingWebhookConfiguration.self, WebhookRenderer.configurationName, namespace: nil)
+            var caSecret: Secret?
             if settings.certificateSource == .selfManaged {
-                (caSecret, recheck) = try await ensureCertificates(caSecret: caSecret, logger: logger)
+                (caSecret, recheck) = try await ensureCertificates(configuration: live, logger: logger)
             }
-            try await ensureConfiguration(WebhookRenderer.configuration(spod, settings: settings, caBundle: WebhookCertificates.caBundle(caSecret)), settings: settings, logger: logger)
+            try await ensureConfiguration(
+                WebhookRenderer.configuration(spod, settings: settings, caBundle: WebhookCertificates.caBundle(caSecret)), live: live,
+                settings: settings, logger: logger)
             try await ensureService(WebhookRenderer.service(spod), logger: logger)
             try await ensureDeployment(try WebhookRenderer.deployment(spod, settings: settings), logger: logger)
         } catch let error as KubeAPIError where error.isConflict || error.isAlreadyExists {
@@ -68,13 +72,22 @@ public struct WebhookReconciler: Reconciler {
 
     // MARK: Certificates
 
+    /// The object as the API server has it now; nil when there is none.
+    private func current<R: KubeResource>(_ type: R.Type, _ name: String, namespace: String?) async throws -> R? {
+        do {
+            return try await client.resource(R.self).get(name, namespace: namespace)
+        } catch let error as KubeAPIError where error.isNotFound {
+            return nil
+        }
+    }
+
     /// Runs the plan's due steps; returns the CA Secret as it now is and when to look again.
-    private func ensureCertificates(caSecret: Secret?, logger: Logger) async throws -> (Secret?, Date?) {
+    private func ensureCertificates(configuration live: MutatingWebhookConfiguration?, logger: Logger) async throws -> (Secret?, Date?) {
         let namespace = configuration.operatorNamespace
         let plan = WebhookCertificatePlan(policy: configuration.webhookCertificatePolicy)
         let hostnames = WebhookRenderer.hostnames(namespace: namespace)
-        let serving = secrets.get(name: WebhookRenderer.certificateSecretName, namespace: namespace)
-        let live = webhookConfigurations.get(name: WebhookRenderer.configurationName, namespace: nil)
+        let caSecret = try await current(Secret.self, WebhookCertificates.caSecretName, namespace: namespace)
+        let serving = try await current(Secret.self, WebhookRenderer.certificateSecretName, namespace: namespace)
         let facts = try WebhookCertificates.facts(caSecret: caSecret, servingSecret: serving, configuration: live)
         let now = clock()
         let (steps, recheck) = plan.steps(facts, now: now, hostnames: hostnames)
@@ -113,18 +126,21 @@ public struct WebhookReconciler: Reconciler {
                 logger.info("webhook.certificates.previous_ca_dropped")
             }
         }
-        return (ca, steps.isEmpty ? recheck : (recheck ?? now.addingTimeInterval(plan.policy.settle)))
+        // After a change, plan again soon from fresh reads: the recheck computed before it did
+        // not know the new certificates' renewal times.
+        let soon = now.addingTimeInterval(plan.policy.settle)
+        return (ca, steps.isEmpty ? recheck : min(recheck ?? soon, soon))
     }
 
-    /// Creates or updates one of the operator's Secrets.
+    /// Creates or updates one of the operator's Secrets, read moments ago: a conflict means
+    /// someone else wrote it, and the reconcile starts over from fresh reads.
     private func write(_ name: String, existing: Secret?, change: (inout Secret) -> Void) async throws -> Secret {
         let namespace = configuration.operatorNamespace
         let resource = client.resource(Secret.self)
-        if let existing {
-            return try await resource.update(cached: existing) { secret in
-                change(&secret)
-                secret.metadata.labels = (secret.metadata.labels ?? [:]).merging([SPOMetadata.appLabel: SPOMetadata.appLabelValue]) { $1 }
-            }
+        if var existing {
+            change(&existing)
+            existing.metadata.labels = (existing.metadata.labels ?? [:]).merging([SPOMetadata.appLabel: SPOMetadata.appLabelValue]) { $1 }
+            return try await resource.update(existing)
         }
         var secret = Secret(metadata: ObjectMeta(name: name, namespace: namespace, labels: [SPOMetadata.appLabel: SPOMetadata.appLabelValue]))
         change(&secret)
@@ -133,9 +149,9 @@ public struct WebhookReconciler: Reconciler {
 
     // MARK: Objects
 
-    private func ensureConfiguration(_ desired: MutatingWebhookConfiguration, settings: WebhookSettings, logger: Logger) async throws {
+    private func ensureConfiguration(_ desired: MutatingWebhookConfiguration, live: MutatingWebhookConfiguration?, settings: WebhookSettings, logger: Logger) async throws {
         let resource = client.resource(MutatingWebhookConfiguration.self)
-        guard let live = webhookConfigurations.get(name: WebhookRenderer.configurationName, namespace: nil) else {
+        guard let live else {
             _ = try await resource.create(desired)
             logger.info("webhook.configuration.created")
             return

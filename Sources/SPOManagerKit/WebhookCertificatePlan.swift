@@ -7,7 +7,8 @@ import Foundation
 /// A serving certificate is renewed with the same CA: the `caBundle` already trusts it. A CA
 /// is renewed in three steps: the new CA joins the bundle next to the old one; once the API
 /// server has had `settle` to pick the bundle up, the serving certificate is reissued by the
-/// new CA; once the webhook pods have had `settle` to load it, the old CA leaves the bundle.
+/// new CA; the old CA stays in the bundle until it expires, as a pod may still present a
+/// certificate it signed until the kubelet refreshed its Secret volume.
 public struct WebhookCertificatePlan: Sendable {
     /// A certificate as far as the plan needs it.
     public struct Certificate: Hashable, Sendable {
@@ -132,13 +133,10 @@ public struct WebhookCertificatePlan: Sendable {
         }
 
         if let previous = facts.previousCA {
-            let servedByCurrent = facts.serving?.issuer == ca.fingerprint && !steps.contains(.issueServing)
-            let loadedSince = (facts.serving?.issuedAt ?? .distantPast).addingTimeInterval(policy.settle)
-            if previous.notAfter <= now || (servedByCurrent && now >= loadedSince) {
-                steps.append(.dropPreviousCA)
-            } else {
-                recheck.append(max(servedByCurrent ? loadedSince : now.addingTimeInterval(policy.settle), now.addingTimeInterval(1)))
-            }
+            // Trusted until it expires: a webhook pod whose mounted Secret has not been
+            // refreshed yet (the kubelet takes up to a minute or two) may still present a
+            // certificate it signed, and no certificate it signed outlives it.
+            if previous.notAfter <= now { steps.append(.dropPreviousCA) } else { recheck.append(previous.notAfter) }
         }
         return (steps, recheck.min())
     }

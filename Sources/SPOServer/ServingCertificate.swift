@@ -132,6 +132,14 @@ public final class ServingCertificate: Sendable {
         } catch {
             throw LoadError(path: paths[1], reason: "\(error)")
         }
+        // A pair caught between the writes of its two files (a new certificate, the old key)
+        // would fail every handshake: keep the previous pair until both files match.
+        if let certificateText = try? String(contentsOfFile: paths[0], encoding: .utf8),
+           let keyText = try? String(contentsOfFile: paths[1], encoding: .utf8),
+           let leaf = try? Certificate(pemEncoded: certificateText), let parsedKey = try? Certificate.PrivateKey(pemEncoded: keyText),
+           parsedKey.publicKey != leaf.publicKey {
+            throw LoadError(path: paths[1], reason: "the key does not belong to the certificate in \(paths[0])")
+        }
         return Material(chain: chain, key: key, stamp: stamp)
     }
 

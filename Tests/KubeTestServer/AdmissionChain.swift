@@ -146,9 +146,15 @@ enum WebhookCall {
                     headers.add(name: "Host", value: "\(serverName):\(port)")
                     headers.add(name: "Content-Type", value: "application/json")
                     headers.add(name: "Content-Length", value: String(body.count))
-                    try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)))
-                    try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
-                    try await outbound.write(.end(nil))
+                    do {
+                        try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)))
+                        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
+                        try await outbound.write(.end(nil))
+                    } catch {
+                        // A failed TLS handshake closes the channel; its error is the one to report.
+                        for try await _ in inbound {}
+                        throw error
+                    }
                     var status = 0
                     var received: [UInt8] = []
                     for try await part in inbound {

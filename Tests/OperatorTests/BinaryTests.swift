@@ -104,7 +104,10 @@ func writeKubeconfig(for server: KubeTestServer) throws -> URL {
 }
 
 /// The operator's own resources plus the built-in ones.
-let operatorResources = TestResource.builtIn + [TestResource(DaemonSet.self), TestResource(KubeService.self, statusSubresource: false)]
+let operatorResources = TestResource.builtIn + [
+    TestResource(DaemonSet.self), TestResource(KubeService.self, statusSubresource: false), TestResource(Deployment.self),
+    TestResource(MutatingWebhookConfiguration.self, statusSubresource: false),
+]
     + CRDs.all.map { TestResource($0.resource, statusSubresource: $0.statusSubresource) }
 
 struct LogRecordMissing: Error {

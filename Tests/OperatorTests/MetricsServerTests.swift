@@ -170,6 +170,29 @@ func withMetricsServer(
         }
     }
 
+    /// A certificate whose key is not its own (files caught between two writes) is never
+    /// served: the previous pair stays until the files match again.
+    @Test func aMismatchedPairKeepsThePreviousCertificate() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try TestTLS.generate()
+        let second = try TestTLS.generate()
+        try first.certificatePEM.write(to: directory.appendingPathComponent("tls.crt"), atomically: true, encoding: .utf8)
+        try first.privateKeyPEM.write(to: directory.appendingPathComponent("tls.key"), atomically: true, encoding: .utf8)
+        let certificate = try ServingCertificate(directory: directory.path, hostnames: ["localhost"])
+        let served = try #require(certificate.leafCertificate)
+        #expect(served == (try NIOSSLCertificate.fromPEMBytes(Array(first.certificatePEM.utf8)))[0])
+        // The new certificate arrived, its key not yet.
+        try second.certificatePEM.write(to: directory.appendingPathComponent("tls.crt"), atomically: true, encoding: .utf8)
+        #expect(certificate.servesDirectoryCertificate)
+        #expect(certificate.leafCertificate == served)
+        #expect(throws: ServingCertificate.LoadError.self) { try ServingCertificate(directory: directory.path, hostnames: ["localhost"]) }
+        try second.privateKeyPEM.write(to: directory.appendingPathComponent("tls.key"), atomically: true, encoding: .utf8)
+        #expect(certificate.servesDirectoryCertificate)
+        #expect(certificate.leafCertificate == (try NIOSSLCertificate.fromPEMBytes(Array(second.certificatePEM.utf8)))[0])
+    }
+
     @Test func brokenCertificateFilesAreAnErrorThatNamesTheFile() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -152,16 +152,23 @@ import Testing
             ])
     }
 
-    @Test func bindingsSupportOnlySeccompAndSelinuxProfiles() throws {
+    /// Upstream's two kinds, and beyond upstream AppArmorProfile; nothing else.
+    @Test func bindingsSupportSeccompSelinuxAndAppArmorProfiles() throws {
         #expect(try problems("""
             apiVersion: security-profiles-operator.x-k8s.io/v1alpha1
             kind: ProfileBinding
             metadata: {name: b, namespace: n}
-            spec: {profileRef: {kind: AppArmorProfile, name: p}}
+            spec: {profileRef: {kind: RawSelinuxProfile, name: p}}
             """) == [
-                #"spec.profileRef.kind: Unsupported value: "AppArmorProfile": supported values: "SeccompProfile", "SelinuxProfile""#,
+                #"spec.profileRef.kind: Unsupported value: "RawSelinuxProfile": supported values: "SeccompProfile", "SelinuxProfile", "AppArmorProfile""#,
                 "spec.image: Required value",
             ])
+        #expect(try problems("""
+            apiVersion: security-profiles-operator.x-k8s.io/v1alpha1
+            kind: ProfileBinding
+            metadata: {name: b, namespace: n}
+            spec: {profileRef: {kind: AppArmorProfile, name: p}, image: nginx}
+            """) == [])
     }
 
     @Test func spodWebhookOptionsAndVerbosity() throws {

@@ -305,6 +305,20 @@ let targets: [Target] = [
         swiftSettings: swiftSettings
     ),
 
+    // Admission latency, throughput and memory of a webhook process (Benchmarks/webhook-bench.sh).
+    .executableTarget(
+        name: "webhook-bench",
+        dependencies: [
+            "KubeClient", "KubeModels", "SPOAPI", "BenchSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            nio,
+        ],
+        path: "Benchmarks/WebhookBench",
+        swiftSettings: swiftSettings
+    ),
+
     // Counts the process's allocations (glibc entry points interposed), for metrics-bench.
     .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
     // Scrape latency, allocations and memory per series of the metrics registry.

@@ -72,6 +72,27 @@ try await KubernetesClient.withClient(configuration: configuration) { client in
     }
     report("spod change → DaemonSet updated (20): p50 / max", String(format: "%.1f / %.1f ms", percentile(reconciles, 0.5), reconciles.map(\.milliseconds).max() ?? 0))
 
+    // webhookOptions patch (seed 7.7.8 / checklist 24-25) → MutatingWebhookConfiguration changed.
+    let configurations = client.resource(MutatingWebhookConfiguration.self)
+    _ = try await waitUntil { (try? await configurations.get("spo-mutating-webhook-configuration")) != nil }
+    var webhookChanges: [Duration] = []
+    for round in 0..<20 {
+        let policy = round % 2 == 0 ? "Ignore" : "Fail"
+        let options: JSONValue = round == 19 ? [] : [[
+            "name": "binding.spo.io", "failurePolicy": .string(policy),
+            "namespaceSelector": ["matchLabels": ["team": .string("t\(round)")]],
+        ]]
+        let start = ContinuousClock.now
+        _ = try await spods.patch("spod", namespace: namespace, patch: .merge(["spec": ["webhookOptions": options]]))
+        _ = try await waitUntil {
+            let binding = try await configurations.get("spo-mutating-webhook-configuration").webhooks?.first
+            return round == 19 ? binding?.failurePolicy == "Fail" && binding?.namespaceSelector?.matchLabels == nil
+                : binding?.failurePolicy == policy && binding?.namespaceSelector?.matchLabels?["team"] == "t\(round)"
+        }
+        webhookChanges.append(ContinuousClock.now - start)
+    }
+    report("webhookOptions patch → webhook configuration (20): p50 / max", String(format: "%.1f / %.1f ms", percentile(webhookChanges, 0.5), webhookChanges.map(\.milliseconds).max() ?? 0))
+
     // Aggregation: profiles first, then every node reports Installed for every profile.
     let profileNamespaces = (0..<10).map { "bench-\($0)" }
     let created = try await withThrowingTaskGroup(of: SeccompProfile.self, returning: [SeccompProfile].self) { group in

@@ -18,7 +18,10 @@ guard CommandLine.arguments.count == 2 else {
     exit(2)
 }
 let kubeconfigPath = CommandLine.arguments[1]
-let resources = TestResource.builtIn + [TestResource(DaemonSet.self), TestResource(KubeService.self, statusSubresource: false)]
+let resources = TestResource.builtIn + [
+    TestResource(DaemonSet.self), TestResource(KubeService.self, statusSubresource: false), TestResource(Deployment.self),
+    TestResource(MutatingWebhookConfiguration.self, statusSubresource: false),
+]
     + CRDs.all.map { TestResource($0.resource, statusSubresource: $0.statusSubresource) }
 
 signal(SIGTERM, SIG_IGN)

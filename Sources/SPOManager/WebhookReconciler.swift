@@ -48,8 +48,9 @@ public struct WebhookReconciler: Reconciler {
             // manager's last write yet: a rotation decided twice would drop a CA still in use.
             let live = try await current(MutatingWebhookConfiguration.self, WebhookRenderer.configurationName, namespace: nil)
             var caSecret: Secret?
-            if settings.certificateSource == .selfManaged {
-                (caSecret, recheck) = try await ensureCertificates(configuration: live, logger: logger)
+            switch settings.certificateSource {
+            case .selfManaged: (caSecret, recheck) = try await ensureCertificates(configuration: live, logger: logger)
+            case .certManager: try await ensureCertManagerObjects(logger: logger)
             }
             try await ensureConfiguration(
                 WebhookRenderer.configuration(spod, settings: settings, caBundle: WebhookCertificates.caBundle(caSecret)), live: live,
@@ -148,6 +149,27 @@ public struct WebhookReconciler: Reconciler {
     }
 
     // MARK: Objects
+
+    /// cert-manager's Issuer and Certificate, created and kept as rendered.
+    private func ensureCertManagerObjects(logger: Logger) async throws {
+        for (resource, desired) in WebhookRenderer.certManagerObjects(namespace: configuration.operatorNamespace) {
+            let objects = client.dynamic(resource)
+            let name = desired[path: ["metadata", "name"]]?.stringValue ?? ""
+            let live: JSONValue
+            do {
+                live = try await objects.get(name, namespace: configuration.operatorNamespace)
+            } catch let error as KubeAPIError where error.isNotFound {
+                _ = try await objects.create(desired, namespace: configuration.operatorNamespace)
+                logger.info("webhook.cert_manager.created", metadata: ["k8s.kind": "\(resource.kind)", "k8s.name": "\(name)"])
+                continue
+            }
+            guard !(desired["spec"] ?? .null).isSemanticSubset(of: live["spec"] ?? .null) else { continue }
+            var updated = live
+            updated["spec"] = (live["spec"] ?? [:]).applyingMergePatch(desired["spec"] ?? [:])
+            _ = try await objects.update(updated, name: name, namespace: configuration.operatorNamespace)
+            logger.info("webhook.cert_manager.updated", metadata: ["k8s.kind": "\(resource.kind)", "k8s.name": "\(name)"])
+        }
+    }
 
     private func ensureConfiguration(_ desired: MutatingWebhookConfiguration, live: MutatingWebhookConfiguration?, settings: WebhookSettings, logger: Logger) async throws {
         let resource = client.resource(MutatingWebhookConfiguration.self)

@@ -154,6 +154,32 @@ public enum WebhookRenderer {
         ])
     }
 
+    /// cert-manager's objects for the serving certificate (reference §4.2 item 1): a
+    /// self-signed Issuer and a Certificate that writes `webhook-server-cert`.
+    public static let certManagerIssuer = GroupVersionResource(group: "cert-manager.io", version: "v1", resource: "issuers", kind: "Issuer", namespaced: true)
+    public static let certManagerCertificate = GroupVersionResource(group: "cert-manager.io", version: "v1", resource: "certificates", kind: "Certificate", namespaced: true)
+
+    public static func certManagerObjects(namespace: String) -> [(resource: GroupVersionResource, object: JSONValue)] {
+        let labels: JSONValue = [SPOMetadata.appLabel: .string(SPOMetadata.appLabelValue)]
+        return [
+            (certManagerIssuer, [
+                "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+                "metadata": ["name": "selfsigned-issuer", "namespace": .string(namespace), "labels": labels],
+                "spec": ["selfSigned": [:]],
+            ]),
+            (certManagerCertificate, [
+                "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                "metadata": ["name": "webhook-cert", "namespace": .string(namespace), "labels": labels],
+                "spec": [
+                    "dnsNames": .array(hostnames(namespace: namespace).map { .string($0) }),
+                    "issuerRef": ["kind": "Issuer", "name": "selfsigned-issuer"],
+                    "secretName": .string(certificateSecretName),
+                    "subject": ["organizations": [.string(SPOMetadata.appLabelValue)]],
+                ],
+            ]),
+        ]
+    }
+
     /// The DNS names the serving certificate must carry.
     public static func hostnames(namespace: String) -> [String] {
         ["\(serviceName).\(namespace).svc", "\(serviceName).\(namespace).svc.cluster.local"]

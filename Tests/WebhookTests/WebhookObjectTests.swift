@@ -2,6 +2,7 @@ import Foundation
 import KubeClient
 import KubeModels
 import KubeRuntime
+import SPOManager
 import KubeTestServer
 import SPOAPI
 import SPOManagerKit
@@ -63,6 +64,47 @@ import Testing
             ]))
             try await Task.sleep(for: .milliseconds(500))
             #expect(harness.configuration?.webhooks?.first?.failurePolicy == "Fail")
+        }
+    }
+}
+
+/// With cert-manager (as upstream): an Issuer and a Certificate for the serving Secret, the CA
+/// injector's annotation on the configuration, and no bundle of the manager's own.
+@Suite struct CertManagerTests {
+    @Test func theManagerAsksCertManagerForTheCertificate() async throws {
+        let resources = WebhookHarness.resources + [
+            TestResource(WebhookRenderer.certManagerIssuer), TestResource(WebhookRenderer.certManagerCertificate),
+        ]
+        try await KubeTestServer.withServer(resources: resources) { server in
+            try await KubernetesClient.withClient(configuration: server.clientConfiguration()) { client in
+                let configuration = ManagerConfiguration(
+                    operatorNamespace: operatorNamespace, daemonSet: DaemonSetSettings(image: "img"),
+                    webhook: WebhookSettings(image: "img", certificateSource: .certManager))
+                let manager = OperatorManager(client: client, configuration: configuration, reflector: WebhookHarness.reflector)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try? await manager.run() }
+                    defer { group.cancelAll() }
+                    #expect(await eventually { server.object(WebhookRenderer.certManagerCertificate, namespace: operatorNamespace, name: "webhook-cert") != nil })
+                    let certificate = try #require(server.object(WebhookRenderer.certManagerCertificate, namespace: operatorNamespace, name: "webhook-cert"))
+                    #expect(certificate[path: ["spec", "secretName"]] == "webhook-server-cert")
+                    #expect(certificate[path: ["spec", "dnsNames"]]?.arrayValue?.compactMap(\.stringValue) == ["webhook-service.\(operatorNamespace).svc", "webhook-service.\(operatorNamespace).svc.cluster.local"])
+                    #expect(server.object(WebhookRenderer.certManagerIssuer, namespace: operatorNamespace, name: "selfsigned-issuer")?[path: ["spec", "selfSigned"]] == [:])
+                    #expect(await eventually { server.object(MutatingWebhookConfiguration.self, name: WebhookRenderer.configurationName) != nil })
+                    let webhooks = try #require(server.object(MutatingWebhookConfiguration.self, name: WebhookRenderer.configurationName))
+                    #expect(webhooks.metadata.annotations?["cert-manager.io/inject-ca-from"] == "\(operatorNamespace)/webhook-cert")
+                    #expect(webhooks.webhooks?.allSatisfy { $0.clientConfig.caBundle == nil } == true)
+                    #expect(server.object(Secret.self, namespace: operatorNamespace, name: "spo-webhook-ca") == nil)
+                    // The injector fills the bundle; the manager leaves it there.
+                    _ = try server.modify(MutatingWebhookConfiguration.self, name: WebhookRenderer.configurationName) { object in
+                        for index in object.webhooks!.indices { object.webhooks![index].clientConfig.caBundle = "SU5KRUNURUQ=" }
+                    }
+                    _ = try await client.resource(SecurityProfilesOperatorDaemon.self).patch("spod", namespace: operatorNamespace, patch: .merge([
+                        "spec": ["webhookOptions": [["name": "recording.spo.io", "failurePolicy": "Ignore"]]],
+                    ]))
+                    #expect(await eventually { server.object(MutatingWebhookConfiguration.self, name: WebhookRenderer.configurationName)?.webhooks?.last?.failurePolicy == "Ignore" })
+                    #expect(server.object(MutatingWebhookConfiguration.self, name: WebhookRenderer.configurationName)?.webhooks?.allSatisfy { $0.clientConfig.caBundle == "SU5KRUNURUQ=" } == true)
+                }
+            }
         }
     }
 }

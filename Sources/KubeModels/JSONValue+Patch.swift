@@ -267,7 +267,8 @@ struct JSONPointer: CustomStringConvertible {
 
     /// A member name as a pointer token (`~` → `~0`, `/` → `~1`).
     static func escape(_ token: String) -> String {
-        token.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
+        return token.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
     }
 
     init(_ string: String, operationIndex: Int) throws(JSONPatchError) {

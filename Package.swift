@@ -144,11 +144,26 @@ let targets: [Target] = [
         swiftSettings: swiftSettings
     ),
 
+    // Recording decisions, without I/O: which containers a pod is recorded for, profile names,
+    // recorded profiles, merging partial profiles.
+    .target(name: "RecordingKit", dependencies: ["SPOAPI", "KubeModels", "AuditKit"], swiftSettings: swiftSettings),
+
+    // The node's profile recorder: pods with recording annotations, the logs (log enricher) and
+    // bpf (eBPF engine) sources, profiles created at collection, state kept across restarts.
+    .target(
+        name: "SPORecorder",
+        dependencies: [
+            "RecordingKit", "SPOEnricher", "SyscallRecorder", "SeccompCompiler", "AuditKit", "ProcFS", "SPOAPI", "KubeClient", "KubeRuntime",
+            "KubeModels", logging, lifecycle,
+        ],
+        swiftSettings: swiftSettings
+    ),
+
     // The manager's controllers: spod → DaemonSet, profile status aggregation, workload tracking.
     .target(
         name: "SPOManager",
         dependencies: [
-            "SPOAPI", "SPOManagerKit", "SPOWebhookKit", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
+            "SPOAPI", "SPOManagerKit", "SPOWebhookKit", "RecordingKit", "KubeClient", "KubeRuntime", "KubeModels", logging, lifecycle,
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -235,6 +250,8 @@ let targets: [Target] = [
             "SPOManager",
             "SPOManagerKit",
             "SPOWebhook",
+            "SPORecorder",
+            "SyscallRecorder",
             "SeccompCompiler",
             "SeccompKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -346,6 +363,13 @@ let targets: [Target] = [
         dependencies: [
             "SPOWebhook", "SPOManager", "SPOManagerKit", "SPOServer", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", logging,
             lifecycle, .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "RecorderTests",
+        dependencies: [
+            "SPORecorder", "RecordingKit", "SPOManager", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", logging, lifecycle,
         ],
         swiftSettings: swiftSettings
     ),

@@ -197,3 +197,34 @@ void csyscalltrace_bpf_stop(csyscalltrace_bpf *recorder) {
     if (recorder->object) bpf_object__close(recorder->object);
     free(recorder);
 }
+
+static int container_map(csyscalltrace_bpf *recorder) {
+    struct bpf_map *map = bpf_object__find_map_by_name(recorder->object, "spo_syscalls");
+    return map ? bpf_map__fd(map) : -ENOENT;
+}
+
+int csyscalltrace_bpf_namespace_bits(csyscalltrace_bpf *recorder, uint32_t mntns, uint64_t *bits) {
+    int fd = container_map(recorder);
+    if (fd < 0) return fd;
+    return bpf_map_lookup_elem(fd, &mntns, bits) == 0 ? 0 : -errno;
+}
+
+int csyscalltrace_bpf_forget_namespace(csyscalltrace_bpf *recorder, uint32_t mntns) {
+    int fd = container_map(recorder);
+    if (fd < 0) return fd;
+    return bpf_map_delete_elem(fd, &mntns) == 0 ? 0 : -errno;
+}
+
+int csyscalltrace_bpf_namespaces(csyscalltrace_bpf *recorder, uint32_t *keys, int capacity) {
+    int fd = container_map(recorder);
+    if (fd < 0) return fd;
+    int count = 0;
+    uint32_t key, next;
+    uint32_t *previous = NULL;
+    while (count < capacity && bpf_map_get_next_key(fd, previous, &next) == 0) {
+        keys[count++] = next;
+        key = next;
+        previous = &key;
+    }
+    return count;
+}

@@ -49,6 +49,20 @@ public struct ActiveWorkloadsStatus: Codable, Hashable, Sendable {
     public init(activeWorkloads: [String]? = nil) { self.activeWorkloads = activeWorkloads }
 }
 
+/// A ProfileRecording's status: the pods being recorded and, beyond upstream, the profiles the
+/// recording produced.
+public struct RecordingStatus: Codable, Hashable, Sendable {
+    /// Names of the pods being recorded (not namespace-qualified, as upstream).
+    public var activeWorkloads: [String]?
+    /// Names of the profiles (of the recording's kind, in its namespace) it produced so far.
+    public var profiles: [String]?
+
+    public init(activeWorkloads: [String]? = nil, profiles: [String]? = nil) {
+        self.activeWorkloads = activeWorkloads
+        self.profiles = profiles
+    }
+}
+
 /// `ProfileRecording` (`v1alpha1`): records a profile from the pods a selector matches.
 public struct ProfileRecording: KubeResource, Hashable {
     public static let group = SPOGroup.name
@@ -61,7 +75,7 @@ public struct ProfileRecording: KubeResource, Hashable {
     public var kind: String?
     public var metadata: ObjectMeta
     public var spec: Spec?
-    public var status: ActiveWorkloadsStatus?
+    public var status: RecordingStatus?
 
     public init(metadata: ObjectMeta, spec: Spec) {
         self.apiVersion = Self.apiVersion

@@ -1,9 +1,9 @@
 /// The pod annotations through which the recording webhook tells the node's recorder what to
 /// record (reference §5.2-§5.3): the key names the container and the way of recording, the
 /// value `<recording>_<container>_<nonce>_<unix seconds>` identifies one recording of it.
-public struct RecordingAnnotation: Hashable, Sendable {
+public struct RecordingAnnotation: Hashable, Sendable, Codable {
     /// How a container is recorded.
-    public enum Method: String, CaseIterable, Hashable, Sendable {
+    public enum Method: String, CaseIterable, Hashable, Sendable, Codable {
         /// Seccomp through the log enricher's audit records.
         case logs = "io.containers.trace-logs/"
         /// Seccomp through the eBPF recorder.

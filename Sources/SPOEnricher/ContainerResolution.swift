@@ -51,10 +51,27 @@ public struct ProcessContainerResolver: Sendable {
 
     public var cached: Int { entries.count }
 
+    /// A process learned from a fork: it gets its parent's container (a child inherits the
+    /// cgroup), so that its records are attributed even when it exits before its `/proc` entry is
+    /// read. Its start time is read when it still runs; otherwise the entry only answers for a
+    /// process that no longer exists, never for a later process reusing the pid.
+    public mutating func learnFork(parent: Int32, child: Int32, now: ContinuousClock.Instant) {
+        guard let container = containerID(of: parent, now: now) else { return }
+        if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+        entries[child] = Entry(startTime: processes.startTime(of: child) ?? 0, containerID: container, verified: now)
+    }
+
+    /// Whether `pid` is a process of the host: it runs, and its cgroup names no container. A
+    /// process that is gone is not known to be one.
+    public func isHostProcess(_ pid: Int32) -> Bool {
+        if let entry = entries[pid] { return entry.containerID == nil && entry.startTime != 0 }
+        return false
+    }
+
     /// The container `pid` runs in, nil for host processes and processes already gone.
     public mutating func containerID(of pid: Int32, now: ContinuousClock.Instant) -> String? {
         if let entry = entries[pid] {
-            if now - entry.verified < verifyInterval { return entry.containerID }
+            if now - entry.verified < verifyInterval, entry.startTime != 0 { return entry.containerID }
             guard let start = processes.startTime(of: pid) else {
                 // Exited since: its last known container is still the best answer.
                 return entry.containerID

@@ -22,10 +22,26 @@ public struct LogEnricherConfiguration: Sendable {
     /// Records held back at once, over all containers, and per container.
     public var backlogCapacity = 4096
     public var backlogPerContainer = 128
+    /// Whether records are logged as `audit` lines and counted in `*_profile_audit_total`; the
+    /// daemon's recorder runs an enricher for its sinks alone.
+    public var writesAuditOutput = true
 
     public init(node: String) {
         self.node = node
     }
+}
+
+/// Takes every enriched record on the enricher's own task, in order: a profile recorder's
+/// collection, which must not lose records to a full buffer. Must return quickly.
+public protocol EnrichedRecordSink: Sendable {
+    func consume(_ event: EnrichedAuditEvent)
+}
+
+/// New processes as the kernel's proc connector reports them: (parent, child) pairs since the
+/// last call. A child inherits its parent's container, which tells the container of a process
+/// that exited before its `/proc` entry could be read.
+public protocol ForkEventSource: Sendable {
+    func drain() -> [(parent: Int32, child: Int32)]
 }
 
 /// The log enricher (reference §6): reads audit records from a source, attributes each to the
@@ -45,13 +61,20 @@ public final class LogEnricher: Service, Sendable {
     private let subscribers = Mutex<[Int: AsyncStream<EnrichedAuditEvent>.Continuation]>([:])
     private let nextSubscriber = Atomic<Int>(0)
     private let lost = Atomic<Int>(0)
+    private let unattributed = Atomic<Int>(0)
+    private let sinks: [any EnrichedRecordSink]
+    private let forks: (any ForkEventSource)?
 
     /// `pods` nil: no API server (standalone), records carry only the node and container id.
     /// `metricsFactory` defaults to the process's bootstrapped one.
+    /// `sinks` take every enriched record; `forks` lets records of processes that exited at once
+    /// be attributed through their parent.
     public init(
         source: any AuditSource, processes: any ProcessTable, pods: NodePodIndex?, configuration: LogEnricherConfiguration, logger: Logger,
-        metricsFactory: (any MetricsFactory)? = nil
+        metricsFactory: (any MetricsFactory)? = nil, sinks: [any EnrichedRecordSink] = [], forks: (any ForkEventSource)? = nil
     ) {
+        self.sinks = sinks
+        self.forks = forks
         self.metricsFactory = metricsFactory ?? MetricsSystem.factory
         self.source = source
         self.processes = processes
@@ -73,7 +96,12 @@ public final class LogEnricher: Service, Sendable {
     /// recording that spans a change of this number may be incomplete.
     public var recordsLost: Int { lost.load(ordering: .relaxed) }
 
+    /// Records of processes that were gone before their container could be found (no `/proc`
+    /// entry, no known parent): reported without a container.
+    public var recordsUnattributed: Int { unattributed.load(ordering: .relaxed) }
+
     private func publish(_ event: EnrichedAuditEvent) {
+        for sink in sinks { sink.consume(event) }
         for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(event) }
     }
 
@@ -87,6 +115,8 @@ public final class LogEnricher: Service, Sendable {
             defer { output.finish() }
             try await self.source.follow { batch in
                 let now = ContinuousClock.now
+                // Forks first: the records of a batch may come from children that already exited.
+                for fork in self.forks?.drain() ?? [] { enrichment.learnFork(parent: fork.parent, child: fork.child, now: now) }
                 if batch.lostRecords > 0 { losses.overrun(batch.lostRecords) }
                 batch.forEachLine { line in
                     if let event = AuditLineParser.parse(line) {
@@ -96,6 +126,8 @@ public final class LogEnricher: Service, Sendable {
                     }
                 }
                 enrichment.releaseDue(now: now)
+                let missed = enrichment.takeUnattributed()
+                if missed > 0 { self.unattributed.add(missed, ordering: .relaxed) }
                 for event in enrichment.takeReady() { output.emit(event, now: now) }
                 output.tick(now: now)
             }
@@ -126,10 +158,22 @@ struct Enrichment {
         self.configuration = configuration
     }
 
+    private var unattributed = 0
+
+    mutating func learnFork(parent: Int32, child: Int32, now: ContinuousClock.Instant) {
+        resolver.learnFork(parent: parent, child: child, now: now)
+    }
+
+    mutating func takeUnattributed() -> Int {
+        defer { unattributed = 0 }
+        return unattributed
+    }
+
     mutating func ingest(_ event: AuditEvent, now: ContinuousClock.Instant) {
         var syscallName: String?
         if case .seccomp(let number, let arch) = event.details { syscallName = names.name(of: number, arch: arch) }
         let containerID = resolver.containerID(of: event.pid, now: now)
+        if containerID == nil, !resolver.isHostProcess(event.pid) { unattributed += 1 }
         var enriched = EnrichedAuditEvent(event: event, node: configuration.node, container: nil, containerID: containerID, syscallName: syscallName)
         guard let containerID, let pods else {
             ready.append(enriched)
@@ -203,8 +247,10 @@ struct Output {
     private let publish: (EnrichedAuditEvent) -> Void
     private var lastExpiry: ContinuousClock.Instant?
     private var overflow: [AuditDeduplicator<EnrichedAuditEvent.Signature, EnrichedAuditEvent>.Summary] = []
+    private let writesOutput: Bool
 
     init(configuration: LogEnricherConfiguration, logger: Logger, factory: any MetricsFactory, publish: @escaping (EnrichedAuditEvent) -> Void) {
+        self.writesOutput = configuration.writesAuditOutput
         self.deduplicator = AuditDeduplicator(window: configuration.dedupWindow, capacity: configuration.dedupCapacity)
         self.logger = logger
         self.factory = factory
@@ -212,8 +258,9 @@ struct Output {
     }
 
     mutating func emit(_ event: EnrichedAuditEvent, now: ContinuousClock.Instant) {
-        count(event)
         publish(event)
+        guard writesOutput else { return }
+        count(event)
         if deduplicator.admit(event, signature: event.signature, now: now, overflow: &overflow) == .log {
             log(event, repeated: nil)
         }

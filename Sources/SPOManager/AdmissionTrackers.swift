@@ -56,7 +56,9 @@ public struct RecordingTracker: Reconciler {
 
     public func reconcile(_ key: ObjectKey, logger: Logger) async throws -> ReconcileResult {
         guard let recording = recordings.get(key), let namespace = key.namespace else { return .done }
-        let workloads = pods.list(namespace: namespace)
+        // A deleted recording is collected by the nodes at once (they hold it with their own
+        // finalizers while they do): its pods no longer hold it.
+        let workloads = recording.metadata.deletionTimestamp != nil ? [] : pods.list(namespace: namespace)
             .filter { Self.recordings(of: $0).contains(key) }
             .map { $0.metadata.name ?? "" }
             .sorted()
@@ -68,11 +70,27 @@ public struct RecordingTracker: Reconciler {
 
 /// The objects whose status lists active workloads.
 protocol ActiveWorkloadsTracked: KubeResource {
-    var status: ActiveWorkloadsStatus? { get set }
+    var activeWorkloads: [String]? { get set }
 }
 
-extension ProfileBinding: ActiveWorkloadsTracked {}
-extension ProfileRecording: ActiveWorkloadsTracked {}
+extension ProfileBinding: ActiveWorkloadsTracked {
+    var activeWorkloads: [String]? {
+        get { status?.activeWorkloads }
+        set { status = ActiveWorkloadsStatus(activeWorkloads: newValue) }
+    }
+}
+
+extension ProfileRecording: ActiveWorkloadsTracked {
+    /// Only the list: the profiles the daemons wrote into the status stay.
+    var activeWorkloads: [String]? {
+        get { status?.activeWorkloads }
+        set {
+            var status = self.status ?? RecordingStatus()
+            status.activeWorkloads = newValue
+            self.status = status
+        }
+    }
+}
 
 enum ActiveWorkloads {
     /// Writes the list when it changed, then adds the finalizer while it is not empty (not on
@@ -83,8 +101,8 @@ enum ActiveWorkloads {
     ) async throws {
         let listed: [String]? = workloads.isEmpty ? nil : workloads
         do {
-            if (object.status?.activeWorkloads ?? []) != workloads {
-                _ = try await client.updateStatus(cached: object) { $0.status = ActiveWorkloadsStatus(activeWorkloads: listed) }
+            if (object.activeWorkloads ?? []) != workloads {
+                _ = try await client.updateStatus(cached: object) { $0.activeWorkloads = listed }
                 logger.info("admission.workloads.changed", metadata: ["count": "\(workloads.count)"])
             }
             let holds = object.metadata.finalizers?.contains(finalizer) == true

@@ -32,7 +32,8 @@ public final class OperatorManager: Service, Sendable {
     public let spodController: Controller
     /// The webhook's objects and certificates, when the manager manages them.
     public let webhookController: Controller?
-    /// `activeWorkloads` and finalizers of ProfileBindings and ProfileRecordings.
+    /// `activeWorkloads` and finalizers of ProfileBindings and ProfileRecordings, and the
+    /// merging of recordings' partial profiles.
     public let admissionTrackers: [Controller]
     /// Status aggregation and workload tracking controllers.
     public let profileControllers: [Controller]
@@ -131,7 +132,13 @@ public final class OperatorManager: Service, Sendable {
         let recordingTracker = Controller(
             name: "profilerecording-workloads", reconciler: RecordingTracker(recordings: recordings.store, pods: pods.store, client: client),
             workers: configuration.workers, logger: logger, metricsFactory: metricsFactory)
-        admissionTrackers = [bindingTracker, recordingTracker]
+        let merger = Controller(
+            name: "profilerecording-merge",
+            reconciler: RecordingMerger(
+                recordings: recordings.store, seccompProfiles: seccompProfiles.store, selinuxProfiles: selinuxProfiles.store, nodes: nodes.store,
+                client: client, events: events),
+            logger: logger, metricsFactory: metricsFactory)
+        admissionTrackers = [bindingTracker, recordingTracker, merger]
 
         // spod: its own changes and those of the objects it owns.
         spods.addHandler(spodController.enqueueHandler())
@@ -200,6 +207,7 @@ public final class OperatorManager: Service, Sendable {
         // recordings its annotations name, before and after a change.
         bindings.addHandler(bindingTracker.enqueueHandler())
         recordings.addHandler(recordingTracker.enqueueHandler())
+        recordings.addHandler(merger.enqueueHandler())
         let (bindingQueue, recordingQueue, bindingStore) = (bindingTracker.queue, recordingTracker.queue, bindings.store)
         let podChanged: @Sendable (Pod?, Pod) -> Void = { old, new in
             for binding in bindingStore.list(namespace: new.metadata.namespace) { bindingQueue.add(binding.key) }

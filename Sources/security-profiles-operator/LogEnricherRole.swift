@@ -20,27 +20,8 @@ extension SecurityProfilesOperator {
         @OptionGroup var options: ProcessOptions
         @OptionGroup var cluster: ClusterOptions
 
-        enum SourceKind: String, ExpressibleByArgument, CaseIterable {
-            case auto, audit, syslog, kmsg
-        }
+        @OptionGroup var audit: AuditSourceOptions
 
-        @Option(help: "Where records come from: auto (the audit log if it exists, else syslog if it exists, else the kernel buffer), audit, syslog or kmsg.")
-        var source: SourceKind = .auto
-
-        @Option(help: "auditd's log.")
-        var auditLog = "/var/log/audit/audit.log"
-
-        @Option(help: "The syslog file the kernel's messages go to when auditd does not run.")
-        var syslog = "/var/log/syslog"
-
-        @Option(help: "The kernel's log buffer device.")
-        var kmsg = "/dev/kmsg"
-
-        @Flag(help: "Read the existing records too, not only new ones (after a restart, records already read would be reported again).")
-        var fromStart = false
-
-        @Option(help: "The host's /proc, where processes' cgroups are read.")
-        var proc = "/proc"
 
         @Option(help: "Seconds in which identical records are logged once (the counters still count each).")
         var dedupWindow = 10
@@ -60,11 +41,11 @@ extension SecurityProfilesOperator {
             guard let node else {
                 throw ValidationError("NODE_NAME must name the node this enricher runs on (the DaemonSet sets it from spec.nodeName)")
             }
-            let source = chooseSource(logger: logger)
+            let source = audit.chooseSource(logger: logger)
             var settings = LogEnricherConfiguration(node: node)
             settings.dedupWindow = .seconds(dedupWindow)
             if standalone {
-                let enricher = LogEnricher(source: source, processes: ProcFilesystem(root: proc), pods: nil, configuration: settings, logger: logger)
+                let enricher = LogEnricher(source: source, processes: ProcFilesystem(root: audit.proc), pods: nil, configuration: settings, logger: logger)
                 try await runRole("log-enricher", options: options, services: [enricher], defaultHealthPort: DefaultPorts.enricherHealth)
                 return
             }
@@ -73,7 +54,7 @@ extension SecurityProfilesOperator {
             try await KubernetesClient.withClient(configuration: configuration) { client in
                 let pods = NodePodIndex()
                 let informer = pods.informer(client: client, node: node, logger: logger)
-                let enricher = LogEnricher(source: source, processes: ProcFilesystem(root: proc), pods: pods, configuration: settings, logger: logger)
+                let enricher = LogEnricher(source: source, processes: ProcFilesystem(root: audit.proc), pods: pods, configuration: settings, logger: logger)
                 try await runRole(
                     "log-enricher", options: options, services: [informer, enricher], server: configuration.server.absoluteString,
                     checks: [HealthServer.Check(name: "node-pods") { informer.hasSynced }],
@@ -81,27 +62,52 @@ extension SecurityProfilesOperator {
                     defaultHealthPort: DefaultPorts.enricherHealth)
             }
         }
+    }
+}
 
-        /// The source, logged as upstream logs it (`Reading from file <path>`).
-        private func chooseSource(logger: Logger) -> any AuditSource {
-            let kind: SourceKind
-            switch source {
-            case .auto:
-                kind = FileManager.default.fileExists(atPath: auditLog) ? .audit : FileManager.default.fileExists(atPath: syslog) ? .syslog : .kmsg
-            default:
-                kind = source
-            }
-            switch kind {
-            case .kmsg:
-                logger.info("Reading from kernel log buffer \(kmsg)")
-                return KmsgAuditSource(path: kmsg, startAtEnd: !fromStart)
-            case .syslog:
-                logger.info("Reading from file \(syslog)")
-                return FileAuditSource(path: syslog, kind: "syslog", startAtEnd: !fromStart)
-            case .audit, .auto:
-                logger.info("Reading from file \(auditLog)")
-                return FileAuditSource(path: auditLog, startAtEnd: !fromStart)
-            }
+/// Where audit records come from, for the log enricher and the daemon's logs recorder.
+struct AuditSourceOptions: ParsableArguments {
+    enum SourceKind: String, ExpressibleByArgument, CaseIterable {
+        case auto, audit, syslog, kmsg
+    }
+
+    @Option(help: "Where records come from: auto (the audit log if it exists, else syslog if it exists, else the kernel buffer), audit, syslog or kmsg.")
+    var source: SourceKind = .auto
+
+    @Option(help: "auditd's log.")
+    var auditLog = "/var/log/audit/audit.log"
+
+    @Option(help: "The syslog file the kernel's messages go to when auditd does not run.")
+    var syslog = "/var/log/syslog"
+
+    @Option(help: "The kernel's log buffer device.")
+    var kmsg = "/dev/kmsg"
+
+    @Flag(help: "Read the existing records too, not only new ones (after a restart, records already read would be reported again).")
+    var fromStart = false
+
+    @Option(help: "The host's /proc, where processes' cgroups are read.")
+    var proc = "/proc"
+
+    /// The source, logged as upstream logs it (`Reading from file <path>`).
+    func chooseSource(logger: Logger) -> any AuditSource {
+        let kind: SourceKind
+        switch source {
+        case .auto:
+            kind = FileManager.default.fileExists(atPath: auditLog) ? .audit : FileManager.default.fileExists(atPath: syslog) ? .syslog : .kmsg
+        default:
+            kind = source
+        }
+        switch kind {
+        case .kmsg:
+            logger.info("Reading from kernel log buffer \(kmsg)")
+            return KmsgAuditSource(path: kmsg, startAtEnd: !fromStart)
+        case .syslog:
+            logger.info("Reading from file \(syslog)")
+            return FileAuditSource(path: syslog, kind: "syslog", startAtEnd: !fromStart)
+        case .audit, .auto:
+            logger.info("Reading from file \(auditLog)")
+            return FileAuditSource(path: auditLog, startAtEnd: !fromStart)
         }
     }
 }

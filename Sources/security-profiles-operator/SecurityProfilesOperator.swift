@@ -10,9 +10,12 @@ import SPODaemon
 import SPOManager
 import SPOManagerKit
 import SPOManifests
+import SPORecorder
 import SPOServer
 import SelinuxNode
+import SeccompCompiler
 import SeccompKit
+import SyscallRecorder
 import ServiceLifecycle
 import UnixSignals
 
@@ -258,6 +261,13 @@ extension SecurityProfilesOperator {
         var withRecording = false
         @Option(name: .customLong("with-mem-optim"), help: "Memory optimisation of the recorder's pod cache (enableMemoryOptimization).")
         var withMemOptim = false
+        @Option(name: .customLong("with-logs-recorder"), help: "With --with-recording: record trace-logs/trace-avcs containers from audit records (default: ENABLE_LOG_ENRICHER).")
+        var withLogsRecorder: Bool?
+        @Option(name: .customLong("with-bpf-recorder"), help: "With --with-recording: record trace-bpf containers with eBPF (default: ENABLE_BPF_RECORDER).")
+        var withBpfRecorder: Bool?
+        @Option(help: "With --with-recording: where the recorder keeps what it recorded across restarts.")
+        var recordingStateDir = "/tmp/security-profiles-operator-recordings"
+        @OptionGroup var audit: AuditSourceOptions
 
         func validate() throws {
             if standalone, manifests == nil { throw ValidationError("--standalone needs --manifests DIR") }
@@ -282,11 +292,6 @@ extension SecurityProfilesOperator {
             // A node's daemon writes a few objects per profile; bulk changes should not queue
             // behind the manager's conservative limit.
             let configuration = try cluster.loadConfiguration(qps: 200, burst: 400)
-            if withRecording {
-                Logger(label: "spo.daemon").warning("daemon.feature_unavailable", metadata: [
-                    "feature": "profile recording", "detail": "enabled in the spod, but this daemon version does not record profiles",
-                ])
-            }
             let identity = DaemonIdentity(
                 nodeName: node,
                 operatorNamespace: environment["OPERATOR_NAMESPACE"] ?? configuration.namespace,
@@ -308,6 +313,21 @@ extension SecurityProfilesOperator {
                     let raw = NodeProfileDaemon.selinux(RawSelinuxProfile.self, client: client, identity: identity, committer: committer)
                     services += selinux.services + raw.services
                     checks.append(HealthServer.Check(name: "selinux-spod") { selinux.hasSynced && raw.hasSynced })
+                }
+                if withRecording || environment["ENABLE_RECORDING"] == "true" {
+                    let logger = Logger(label: "spo.recorder")
+                    let logs = withLogsRecorder ?? (environment["ENABLE_LOG_ENRICHER"] == "true")
+                    let bpf = withBpfRecorder ?? (environment["ENABLE_BPF_RECORDER"] == "true")
+                    let recording = RecordingDaemon(
+                        client: client,
+                        configuration: RecorderConfiguration(node: node, architecture: SeccompArchitecture(rawValue: Architectures.name(of: SyscallNameTable().nativeArchitecture) ?? "SCMP_ARCH_NATIVE")),
+                        memoryOptimization: withMemOptim,
+                        logs: logs ? .init(source: audit.chooseSource(logger: logger), proc: audit.proc) : nil,
+                        bpf: bpf ? BPFActivity(proc: audit.proc) : nil,
+                        stateDirectory: URL(fileURLWithPath: recordingStateDir), logger: logger)
+                    logger.info("recorder.enabled", metadata: ["logs": "\(logs)", "bpf": "\(bpf)", "memory_optimization": "\(withMemOptim)"])
+                    services += recording.services
+                    checks.append(HealthServer.Check(name: "recorder-spod") { recording.hasSynced })
                 }
                 try await runRole(
                     "daemon", options: options, services: services, server: configuration.server.absoluteString,

@@ -66,4 +66,14 @@ int csyscalltrace_bpf_read_counts(csyscalltrace_bpf *recorder, uint64_t *counts,
 /// Detaches the programs and frees everything.
 void csyscalltrace_bpf_stop(csyscalltrace_bpf *recorder);
 
+// The container recorder's hash map `spo_syscalls`: mount namespace → 2048-bit syscall bitmap.
+
+/// Copies the bitmap of `mntns` (32 words) into `bits`. 0, -ENOENT when the namespace made no
+/// call since the program was attached (or since its entry was deleted), or -errno.
+int csyscalltrace_bpf_namespace_bits(csyscalltrace_bpf *recorder, uint32_t mntns, uint64_t *bits);
+/// Deletes the entry of `mntns`. 0 or -errno (-ENOENT when there is none).
+int csyscalltrace_bpf_forget_namespace(csyscalltrace_bpf *recorder, uint32_t mntns);
+/// Stores up to `capacity` namespaces that have entries in `keys`; returns how many, or -errno.
+int csyscalltrace_bpf_namespaces(csyscalltrace_bpf *recorder, uint32_t *keys, int capacity);
+
 #endif

@@ -203,7 +203,7 @@ public enum CRDs {
                 "containers": .array(.string(), "Record only these containers."),
                 "disableProfileAfterRecording": .boolean("Create the recorded profiles disabled.", default: false),
             ], required: ["kind", "podSelector", "recorder"]),
-            status: .object(["activeWorkloads": .array(.string())]),
+            status: .object(["activeWorkloads": .array(.string()), "profiles": .array(.string(), "The profiles the recording produced (beyond upstream).")]),
             "Records profiles of the pods a selector matches."))
 
     public static let profileBinding = CRDDefinition(

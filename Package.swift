@@ -369,7 +369,8 @@ let targets: [Target] = [
     .testTarget(
         name: "RecorderTests",
         dependencies: [
-            "SPORecorder", "RecordingKit", "SPOManager", "SPOAPI", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", logging, lifecycle,
+            "SPORecorder", "RecordingKit", "SPOManager", "SPOAPI", "AuditSources", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", logging,
+            lifecycle,
         ],
         swiftSettings: swiftSettings
     ),

@@ -36,8 +36,13 @@ public final class BPFActivity: ActivitySource {
         let problem: String? = state.withLock { state in
             state.tracked[container.key] = container
             guard state.engine == nil else { return nil }
-            guard let host = ContainerSyscallRecorder.mountNamespace(ofProcess: 1, proc: proc) else {
-                return "eBPF recorder: cannot read the host's mount namespace from \(proc)/1/ns/mnt (the daemon needs the host's PID namespace)"
+            // The host's namespace is init's; where init's cannot be read (not in the host's PID
+            // namespace, or a sandbox's init), this process's own: its calls are then recorded
+            // too, which costs map entries, never a wrong profile.
+            guard let host = ContainerSyscallRecorder.mountNamespace(ofProcess: 1, proc: proc)
+                ?? ContainerSyscallRecorder.mountNamespace(ofProcess: getpid(), proc: proc)
+            else {
+                return "eBPF recorder: cannot read a mount namespace from \(proc)/1/ns/mnt (the daemon needs the host's PID namespace)"
             }
             do {
                 state.engine = try start(host)
@@ -78,6 +83,31 @@ public final class BPFActivity: ActivitySource {
     }
 
     public var lostRecords: Int { 0 }
+
+    /// Finds the namespaces of the tracked containers not found yet, in one pass over `/proc`
+    /// (the recorder calls it a few times a second while there are any: a container's calls are
+    /// recorded from its start, but can only be told apart once a process of it was seen).
+    public func resolvePending() {
+        let pending = state.withLock { state in
+            Set(state.tracked.values.compactMap(\.containerID).filter { state.namespaces[$0] == nil && state.engine != nil })
+        }
+        guard !pending.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: proc) else { return }
+        var found: [String: UInt32] = [:]
+        for entry in entries where found.count < pending.count {
+            guard let pid = Int32(entry), let cgroup = ProcFS.read("\(proc)/\(pid)/cgroup", limit: 64 * 1024),
+                  let id = ContainerIDs.fromCgroup(cgroup), pending.contains(id), found[id] == nil,
+                  let namespace = ContainerSyscallRecorder.mountNamespace(ofProcess: pid, proc: proc)
+            else { continue }
+            found[id] = namespace
+        }
+        guard !found.isEmpty else { return }
+        state.withLock { state in state.namespaces.merge(found) { old, _ in old } }
+    }
+
+    /// Whether a tracked container's namespace is still unknown.
+    public var hasPending: Bool {
+        state.withLock { state in state.tracked.values.contains { $0.containerID.map { state.namespaces[$0] == nil } ?? false } }
+    }
 
     /// Finds the mount namespace of the container once its id is known and a process of it runs.
     private func resolve(_ container: TrackedContainer) {

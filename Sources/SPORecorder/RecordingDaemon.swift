@@ -174,6 +174,14 @@ struct RecorderLoop: Service {
                     daemon.recorder.save()
                 }
             }
+            if let bpf = daemon.bpf {
+                group.addTask {
+                    while !Task.isCancelled, !Task.isShuttingDownGracefully {
+                        try? await Task.sleep(for: .milliseconds(200))
+                        if bpf.hasPending { bpf.resolvePending() }
+                    }
+                }
+            }
             try await group.next()
             group.cancelAll()
         }

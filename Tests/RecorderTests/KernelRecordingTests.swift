@@ -1,0 +1,105 @@
+import AuditSources
+import Foundation
+import KubeClient
+import KubeModels
+import KubeRuntime
+import KubeTestServer
+import SPOAPI
+import SPORecorder
+import ServiceLifecycle
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let canRecordContainers = getuid() == 0 && OCIRuntime.runc.isAvailable && access("/dev/kmsg", R_OK) == 0
+
+/// Recording for real: busybox runs under runc with a cgroup path and a container id as
+/// containerd names them, the test API server has a pod on this node whose status names that
+/// container, and the recorder (logs: SCMP_ACT_LOG records from /dev/kmsg through the log
+/// enricher; bpf: the eBPF engine) produces the profile. A host process makes a call the
+/// container does not, at the same time: it must not be in the profile. The profile is then
+/// applied by runc to the same workload, which runs; without `mkdir` it fails.
+@Suite(.serialized, .enabled(if: canRecordContainers, "needs root, runc, busybox-static and /dev/kmsg"))
+struct KernelRecordingTests {
+    static let workload = ["/bin/sh", "-c", "sleep 1; /bin/mkdir /tmp/made && sleep 1"]
+
+    func record(_ method: RecordingAnnotation.Method) async throws -> SeccompProfile.Spec {
+        let id = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+        let noise = FileManager.default.temporaryDirectory.appendingPathComponent("noise-\(UUID().uuidString).json")
+        try #"{"defaultAction":"SCMP_ACT_LOG"}"#.write(to: noise, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: noise) }
+        let binary = try builtProduct("security-profiles-operator")
+        return try await KubeTestServer.withServer(resources: RecorderHarness.resources) { server in
+            try await KubernetesClient.withClient(configuration: server.clientConfiguration()) { client in
+                let bpf = method == .bpf ? BPFActivity() : nil
+                let daemon = RecordingDaemon(
+                    client: client, configuration: RecorderConfiguration(node: "node-1", architecture: "SCMP_ARCH_X86_64"),
+                    memoryOptimization: false, logs: method == .logs ? .init(source: KmsgAuditSource(pollInterval: .milliseconds(20))) : nil,
+                    bpf: bpf, stateDirectory: nil, reflector: RecorderHarness.reflector)
+                return try await withThrowingTaskGroup(of: Void.self) { group in
+                    for service in daemon.services { group.addTask { try? await service.run() } }
+                    defer { group.cancelAll() }
+                    try #require(await eventually { daemon.hasSynced })
+                    _ = try await client.resource(ProfileRecording.self).create(ProfileRecording(
+                        metadata: ObjectMeta(name: "trace", namespace: "apps"),
+                        spec: .init(kind: .seccompProfile, recorder: method == .bpf ? .bpf : .logs, podSelector: LabelSelector())))
+                    try #require(await eventually { daemon.recordings.hasSynced && daemon.recordings.store.count == 1 })
+                    var pod = Pod(
+                        metadata: ObjectMeta(name: "app", namespace: "apps", annotations: [RecordingAnnotation.key(method, container: "app"): "trace_app_abcde_1700000000"]),
+                        spec: ["nodeName": "node-1", "containers": [["name": "app", "image": "busybox"]]])
+                    pod.status = ["phase": "Running", "containerStatuses": [["name": "app", "containerID": .string("containerd://\(id)")]]]
+                    try server.seedRunning(pod)
+                    try #require(await eventually { daemon.recorder.trackedPods == ["apps/app"] })
+                    if let bpf { try #require(await eventually { bpf.isAttached }, "the BPF program loads") }
+                    try await Task.sleep(for: .milliseconds(300))
+
+                    let container = BusyboxContainer(runtime: .runc, args: Self.workload, id: id, cgroupsPath: "/kubepods/besteffort/pod1234/\(id)")
+                    async let host = ChildProcess.run(binary.path, ["seccomp-exec", "--profile", noise.path, "--", "/usr/bin/nice", "-n", "1", "/bin/true"])
+                    let ran = try await container.run(seccomp: method == .logs ? ["defaultAction": "SCMP_ACT_LOG"] : nil)
+                    #expect(ran.status == 0, "\(ran.output)")
+                    #expect(try await host.status == 0)
+                    // The enricher reads the records as they come; give the last ones a moment.
+                    try await Task.sleep(for: .milliseconds(500))
+                    try server.remove(Pod.resource, namespace: "apps", name: "app")
+                    try #require(await eventually { server.object(SeccompProfile.self, namespace: "apps", name: "trace-app") != nil })
+                    return try #require(server.object(SeccompProfile.self, namespace: "apps", name: "trace-app")?.spec)
+                }
+            }
+        }
+    }
+
+    func check(_ spec: SeccompProfile.Spec) async throws {
+        let names = Set(spec.syscalls?.flatMap { $0.names ?? [] } ?? [])
+        #expect(names.contains("mkdir"), "the short-lived /bin/mkdir child's call: \(names.sorted())")
+        #expect(!names.contains("setpriority"), "the host process's call")
+        #expect(spec.defaultAction == .errno && spec.architectures == ["SCMP_ARCH_X86_64"])
+
+        // The recorded profile runs the workload it was recorded from; without mkdir it fails.
+        let oci = try JSONValue(encoding: spec)
+        var made = false
+        let allowed = try await BusyboxContainer(runtime: .runc, args: Self.workload).run(seccomp: oci) { rootfs in
+            made = FileManager.default.fileExists(atPath: rootfs.appendingPathComponent("tmp/made").path)
+        }
+        #expect(allowed.status == 0 && made, "\(allowed.output)")
+        var reduced = spec
+        reduced.syscalls = spec.syscalls?.map { rule in
+            var rule = rule
+            rule.names = rule.names?.filter { $0 != "mkdir" && $0 != "mkdirat" }
+            return rule
+        }
+        let denied = try await BusyboxContainer(runtime: .runc, args: Self.workload).run(seccomp: try JSONValue(encoding: reduced))
+        #expect(denied.status != 0 && denied.output.contains("Operation not permitted"), "\(denied.output)")
+    }
+
+    @Test func theLogsRecorderRecordsARealContainerAndItsShortLivedChildren() async throws {
+        let spec = try await withoutPrintkRateLimit { try await record(.logs) }
+        try await check(spec)
+    }
+
+    @Test func theBPFRecorderRecordsARealContainer() async throws {
+        let spec = try await record(.bpf)
+        try await check(spec)
+    }
+}

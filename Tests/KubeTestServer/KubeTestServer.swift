@@ -54,6 +54,7 @@ public final class KubeTestServer: Sendable {
         _ body: (KubeTestServer) async throws -> T
     ) async throws -> T {
         let sslContext = try tls.map { try NIOSSLContext(configuration: $0.serverConfiguration()) }
+        let accepted = AcceptedConnections()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: "127.0.0.1", port: 0) { child in
@@ -62,7 +63,9 @@ public final class KubeTestServer: Sendable {
                         try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
                     try child.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: child)
+                    let connection = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: child)
+                    accepted.accept(connection)
+                    return connection
                 }
             }
         let server = KubeTestServer(
@@ -73,6 +76,7 @@ public final class KubeTestServer: Sendable {
                 try await channel.executeThenClose { inbound in
                     try await withThrowingDiscardingTaskGroup { connections in
                         for try await connection in inbound {
+                            accepted.serving(connection)
                             connections.addTask { await server.serve(connection) }
                         }
                     }
@@ -86,6 +90,7 @@ public final class KubeTestServer: Sendable {
             }
             server.store.broadcast { _ in .close(abrupt: false) }
             try? await channel.channel.close()
+            accepted.stop()
             for connection in server.connections.withLock({ Array($0.values) }) {
                 try? await connection.close()
             }
@@ -676,5 +681,40 @@ public final class KubeTestServer: Sendable {
         } catch {
             throw APIFailure.badRequest("the body of the apply patch is neither JSON nor YAML: \(error)")
         }
+    }
+}
+
+/// Connections accepted but not yet handed to ``KubeTestServer``'s loop. A connection that
+/// arrives while the server stops never reaches the loop; its writer must still be finished
+/// (NIO traps when an unfinished `NIOAsyncChannel` writer is released), so ``stop()`` finishes
+/// and closes what is left and whatever is accepted afterwards.
+final class AcceptedConnections: Sendable {
+    typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+    private let state = Mutex<(stopped: Bool, waiting: [ObjectIdentifier: Connection])>((false, [:]))
+
+    func accept(_ connection: Connection) {
+        let stopped = state.withLock { state in
+            if !state.stopped { state.waiting[ObjectIdentifier(connection.channel)] = connection }
+            return state.stopped
+        }
+        if stopped { Self.discard(connection) }
+    }
+
+    func serving(_ connection: Connection) {
+        _ = state.withLock { $0.waiting.removeValue(forKey: ObjectIdentifier(connection.channel)) }
+    }
+
+    func stop() {
+        let left = state.withLock { state in
+            state.stopped = true
+            defer { state.waiting = [:] }
+            return Array(state.waiting.values)
+        }
+        left.forEach(Self.discard)
+    }
+
+    private static func discard(_ connection: Connection) {
+        // Finishes the writer and closes the channel.
+        Task { try? await connection.executeThenClose { _, _ in } }
     }
 }

@@ -1,8 +1,8 @@
 # Multi-stage build: compile with the Swift toolchain image, ship a slim Debian runtime
 # holding the stripped binary. With the Swift runtime linked statically the binary loads only
 # libc, libm, libstdc++, libgcc_s and zlib, all part of the slim base image, plus libseccomp,
-# libapparmor and libsemanage (with libselinux and libsepol); apparmor_parser compiles
-# AppArmorProfiles on the node.
+# libapparmor, libsemanage (with libselinux and libsepol) and libbpf (with libelf), which loads
+# the bpf recorder's eBPF program; apparmor_parser compiles AppArmorProfiles on the node.
 
 ARG SWIFT_IMAGE=swift:6.3.1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
@@ -10,7 +10,7 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 FROM ${SWIFT_IMAGE} AS build
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      pkg-config libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev \
+      pkg-config libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev libbpf-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -20,7 +20,7 @@ RUN swift build -c release --product security-profiles-operator --static-swift-s
 FROM ${RUNTIME_IMAGE}
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      ca-certificates libseccomp2 libapparmor1 libsemanage2 apparmor \
+      ca-certificates libseccomp2 libapparmor1 libsemanage2 libbpf1 apparmor \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/security-profiles-operator /usr/bin/security-profiles-operator
 # Non-root by default; the DaemonSet grants the node daemon what it needs explicitly.

@@ -136,6 +136,31 @@ public enum DaemonSetRenderer {
             daemonSecurity.runAsGroup = 0
             daemonSecurity.capabilities = .init(add: ["CHOWN", "FOWNER", "DAC_OVERRIDE"], drop: ["ALL"])
         }
+        let hostProc = spec.hostProcVolumePath.flatMap { $0.isEmpty || $0 == "/proc" ? nil : $0 }
+        if let hostProc, features.recording { volumes.append(.host("host-proc-volume", hostProc, type: "Directory")) }
+        let procMount = hostProc != nil ? [VolumeMount(name: "host-proc-volume", mountPath: "/proc", readOnly: true)] : []
+        if features.logEnricher {
+            volumes.append(.host("host-auditlog-volume", "/var/log/audit", type: "DirectoryOrCreate"))
+            volumes.append(.host("host-syslog-volume", "/var/log", type: "DirectoryOrCreate"))
+        }
+        // The recorder reads the node's audit records (logs) or loads its eBPF program (bpf),
+        // reads every process's /proc entry and keeps what it recorded across restarts in the
+        // host's recording directory. It runs in the `bpf-recorder` container when there is
+        // one (enableBpfRecorder; it then records logs recordings too), else in the daemon.
+        var recorderMounts: [VolumeMount] = []
+        if features.recording {
+            volumes.append(.host("profile-recording-output-volume", Self.recordingDirectory, type: "DirectoryOrCreate"))
+            recorderMounts.append(VolumeMount(name: "profile-recording-output-volume", mountPath: Self.recordingDirectory))
+            if features.logEnricher {
+                recorderMounts.append(VolumeMount(name: "host-auditlog-volume", mountPath: "/var/log/audit", readOnly: true))
+                recorderMounts.append(VolumeMount(name: "host-syslog-volume", mountPath: "/var/log", readOnly: true))
+            }
+            recorderMounts += procMount
+        }
+        if features.recording, !features.bpfRecorder {
+            daemonSecurity = SecurityContext(privileged: true, allowPrivilegeEscalation: true, readOnlyRootFilesystem: true, runAsUser: 0, runAsGroup: 0, seLinuxOptions: typeTag)
+            daemonMounts += recorderMounts
+        }
         if features.appArmor {
             daemonSecurity = SecurityContext(privileged: true, allowPrivilegeEscalation: true, readOnlyRootFilesystem: false, runAsUser: 0, runAsGroup: 0)
         }
@@ -152,14 +177,9 @@ public enum DaemonSetRenderer {
             startupProbe: healthProbe(10, 3, "/healthz"), livenessProbe: healthProbe(1, 10, "/healthz"),
             readinessProbe: healthProbe(3, 5, "/readyz"))]
 
-        let hostProc = spec.hostProcVolumePath.flatMap { $0.isEmpty || $0 == "/proc" ? nil : $0 }
-        if let hostProc, features.recording { volumes.append(.host("host-proc-volume", hostProc, type: "Directory")) }
-        let procMount = hostProc != nil ? [VolumeMount(name: "host-proc-volume", mountPath: "/proc", readOnly: true)] : []
         let privileged = SecurityContext(privileged: true, readOnlyRootFilesystem: true, runAsUser: 0, seLinuxOptions: typeTag)
         let sidecarEnv = [EnvVar.field("NODE_NAME", "spec.nodeName"), .literal("KUBELET_DIR", settings.kubeletDirectory), verbosity]
         if features.logEnricher {
-            volumes.append(.host("host-auditlog-volume", "/var/log/audit", type: "DirectoryOrCreate"))
-            volumes.append(.host("host-syslog-volume", "/var/log", type: "DirectoryOrCreate"))
             // Its own health and metrics ports (the pod shares one network namespace); the
             // `metrics` Service reaches its /metrics-spod through the named port.
             let enricherEnv = sidecarEnv + [
@@ -180,16 +200,15 @@ public enum DaemonSetRenderer {
                 livenessProbe: Probe(httpGet: .init(path: "/healthz", port: "enricher-health"), failureThreshold: 3, periodSeconds: 10, timeoutSeconds: 1)))
         }
         if features.bpfRecorder {
-            volumes.append(.host("sys-kernel-debug-volume", "/sys/kernel/debug", type: "Directory"))
-            volumes.append(.host("host-etc-osrelease-volume", "/etc/os-release", type: "File"))
+            var recorderEnv = sidecarEnv + [.field("OPERATOR_NAMESPACE", "metadata.namespace")]
+            if features.logEnricher { recorderEnv.append(.literal("ENABLE_LOG_ENRICHER", "true")) }
             containers.append(Container(
-                name: "bpf-recorder", image: settings.image, imagePullPolicy: settings.imagePullPolicy, args: ["bpf-recorder"], env: sidecarEnv,
-                volumeMounts: [
-                    VolumeMount(name: "sys-kernel-debug-volume", mountPath: "/sys/kernel/debug", readOnly: true),
-                    VolumeMount(name: "host-etc-osrelease-volume", mountPath: "/etc/os-release"),
-                    VolumeMount(name: "tmp-volume", mountPath: "/tmp"),
-                ] + procMount,
-                resources: resources(requests: ("64Mi", "50m", "10Mi"), limits: ("128Mi", "20Mi")), securityContext: privileged))
+                name: "bpf-recorder", image: settings.image, imagePullPolicy: settings.imagePullPolicy,
+                args: spec.enableMemoryOptimization == true ? ["bpf-recorder", "--with-mem-optim=true"] : ["bpf-recorder"], env: recorderEnv,
+                ports: [ContainerPort(name: "recorder-health", containerPort: Self.bpfRecorderHealthPort)],
+                volumeMounts: [VolumeMount(name: "tmp-volume", mountPath: "/tmp")] + recorderMounts,
+                resources: resources(requests: ("64Mi", "50m", "10Mi"), limits: ("128Mi", "20Mi")), securityContext: privileged,
+                livenessProbe: Probe(httpGet: .init(path: "/healthz", port: "recorder-health"), failureThreshold: 3, periodSeconds: 10, timeoutSeconds: 1)))
         }
         if spec.enableProfiling == true {
             for index in containers.indices {
@@ -211,6 +230,11 @@ public enum DaemonSetRenderer {
             volumes: volumes)
     }
 
+    /// Where the recorder keeps what it recorded across restarts (upstream's recording hostPath).
+    public static let recordingDirectory = "/tmp/security-profiles-operator-recordings"
+
+    /// The `bpf-recorder` container's health port (the pod shares one network namespace).
+    public static let bpfRecorderHealthPort = 8087
     /// The daemon's HTTPS metrics port, the `metrics` Service's target.
     public static let metricsPort = 9443
     /// The log enricher's HTTPS metrics port and its name, which the `metrics` Service targets.

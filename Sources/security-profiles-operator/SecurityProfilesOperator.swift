@@ -26,7 +26,7 @@ struct SecurityProfilesOperator: AsyncParsableCommand {
         commandName: "security-profiles-operator",
         abstract: "Kubernetes Security Profiles Operator: seccomp, AppArmor and SELinux profiles as Kubernetes objects.",
         version: OperatorVersion.current,
-        subcommands: [Manager.self, Daemon.self, WebhookRole.self, LogEnricherRole.self, NonRootEnabler.self, SeccompExec.self, Generate.self, Version.self]
+        subcommands: [Manager.self, Daemon.self, WebhookRole.self, LogEnricherRole.self, BPFRecorderRole.self, NonRootEnabler.self, SeccompExec.self, Generate.self, Version.self]
     )
 }
 
@@ -36,6 +36,7 @@ enum DefaultPorts {
     static let managerHealth = 8081
     static let daemonHealth = 8085
     static let enricherHealth = 8086
+    static let bpfRecorderHealth = 8087
     // The webhook's: WebhookRenderer.healthPort (8082).
 }
 
@@ -49,13 +50,13 @@ struct ProcessOptions: ParsableArguments {
     @Option(name: .customLong("health-probe-host"), help: "Address the health probes listen on.")
     var healthHost = "0.0.0.0"
 
-    @Option(name: .customLong("health-probe-port"), help: "Port of /healthz and /readyz (0 picks a free port; default 8081 for the manager, 8082 for the webhook, 8085 for the daemon, 8086 for the log enricher).")
+    @Option(name: .customLong("health-probe-port"), help: "Port of /healthz and /readyz (0 picks a free port; default 8081 for the manager, 8082 for the webhook, 8085 for the daemon, 8086 for the log enricher, 8087 for the bpf recorder).")
     var healthPort: Int?
 
     @Option(name: .customLong("metrics-host"), help: "Address the HTTPS metrics endpoints (/metrics, /metrics-spod) listen on.")
     var metricsHost = "0.0.0.0"
 
-    @Option(name: .customLong("metrics-port"), help: "Port of the HTTPS metrics endpoints (0 picks a free port; default 8443 for the manager, 9443 for the daemon, 9444 for the log enricher).")
+    @Option(name: .customLong("metrics-port"), help: "Port of the HTTPS metrics endpoints (0 picks a free port; default 8443 for the manager, 9443 for the daemon, 9444 for the log enricher, 9445 for the bpf recorder).")
     var metricsPort: Int?
 
     @Option(name: .customLong("metrics-cert-dir"), help: "Directory with tls.crt and tls.key for the metrics endpoints, re-read when they change (default: METRICS_CERT_DIR; a self-signed certificate until the files exist).")
@@ -259,15 +260,7 @@ extension SecurityProfilesOperator {
         var withAppArmor = false
         @Option(name: .customLong("with-recording"), help: "Profile recording requested by the spod (enableLogEnricher or enableBpfRecorder).")
         var withRecording = false
-        @Option(name: .customLong("with-mem-optim"), help: "Memory optimisation of the recorder's pod cache (enableMemoryOptimization).")
-        var withMemOptim = false
-        @Option(name: .customLong("with-logs-recorder"), help: "With --with-recording: record trace-logs/trace-avcs containers from audit records (default: ENABLE_LOG_ENRICHER).")
-        var withLogsRecorder: Bool?
-        @Option(name: .customLong("with-bpf-recorder"), help: "With --with-recording: record trace-bpf containers with eBPF (default: ENABLE_BPF_RECORDER).")
-        var withBpfRecorder: Bool?
-        @Option(help: "With --with-recording: where the recorder keeps what it recorded across restarts.")
-        var recordingStateDir = "/tmp/security-profiles-operator-recordings"
-        @OptionGroup var audit: AuditSourceOptions
+        @OptionGroup var recording: RecorderOptions
 
         func validate() throws {
             if standalone, manifests == nil { throw ValidationError("--standalone needs --manifests DIR") }
@@ -316,18 +309,19 @@ extension SecurityProfilesOperator {
                 }
                 if withRecording || environment["ENABLE_RECORDING"] == "true" {
                     let logger = Logger(label: "spo.recorder")
-                    let logs = withLogsRecorder ?? (environment["ENABLE_LOG_ENRICHER"] == "true")
-                    let bpf = withBpfRecorder ?? (environment["ENABLE_BPF_RECORDER"] == "true")
-                    let recording = RecordingDaemon(
-                        client: client,
-                        configuration: RecorderConfiguration(node: node, architecture: SeccompArchitecture(rawValue: Architectures.name(of: SyscallNameTable().nativeArchitecture) ?? "SCMP_ARCH_NATIVE")),
-                        memoryOptimization: withMemOptim,
-                        logs: logs ? .init(source: audit.chooseSource(logger: logger), proc: audit.proc) : nil,
-                        bpf: bpf ? BPFActivity(proc: audit.proc) : nil,
-                        stateDirectory: URL(fileURLWithPath: recordingStateDir), logger: logger)
-                    logger.info("recorder.enabled", metadata: ["logs": "\(logs)", "bpf": "\(bpf)", "memory_optimization": "\(withMemOptim)"])
-                    services += recording.services
-                    checks.append(HealthServer.Check(name: "recorder-spod") { recording.hasSynced })
+                    // With enableBpfRecorder the DaemonSet's bpf-recorder container owns the
+                    // node's recordings; flags given here override that.
+                    let sidecar = environment["ENABLE_BPF_RECORDER"] == "true" && recording.withBpfRecorder == nil && recording.withLogsRecorder == nil
+                    if sidecar {
+                        logger.info("recorder.in_bpf_recorder_container")
+                    } else {
+                        let recorder = recording.recorder(
+                            client: client, node: node,
+                            logs: recording.withLogsRecorder ?? (environment["ENABLE_LOG_ENRICHER"] == "true"),
+                            bpf: recording.withBpfRecorder ?? false, logger: logger)
+                        services += recorder.services
+                        checks.append(HealthServer.Check(name: "recorder-spod") { recorder.hasSynced })
+                    }
                 }
                 try await runRole(
                     "daemon", options: options, services: services, server: configuration.server.absoluteString,

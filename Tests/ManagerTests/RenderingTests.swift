@@ -118,15 +118,45 @@ func container(_ daemonSet: DaemonSet, _ name: String) -> JSONValue? {
         let pod = try #require(daemonSet.spec?[path: ["template", "spec"]])
         #expect(pod["containers"]?.arrayValue?.map { $0["name"] } == ["security-profiles-operator", "log-enricher", "bpf-recorder"])
         #expect(pod["hostPID"] == true)
-        #expect(container(daemonSet, "security-profiles-operator")?["args"] == ["daemon", "--with-recording=true"])
+        let daemon = try #require(container(daemonSet, "security-profiles-operator"))
+        #expect(daemon["args"] == ["daemon", "--with-recording=true"])
+        #expect(daemon["env"]?.arrayValue?.contains(["name": "ENABLE_BPF_RECORDER", "value": "true"]) == true)
+        // The bpf-recorder container records (logs recordings too): the daemon stays unprivileged.
+        #expect(daemon[path: ["securityContext", "runAsUser"]] == 65535)
+        let recorder = try #require(container(daemonSet, "bpf-recorder"))
+        #expect(recorder["args"] == ["bpf-recorder"])
+        #expect(recorder[path: ["securityContext", "privileged"]] == true)
+        #expect(recorder["env"]?.arrayValue?.contains(["name": "ENABLE_LOG_ENRICHER", "value": "true"]) == true)
+        #expect(recorder["env"]?.arrayValue?.contains(["name": "SPO_PROFILING_PORT", "value": "6062"]) == true)
+        let recorderMounts = recorder["volumeMounts"]?.arrayValue ?? []
+        #expect(recorderMounts.contains(["name": "profile-recording-output-volume", "mountPath": "/tmp/security-profiles-operator-recordings"]))
+        #expect(recorderMounts.contains(["name": "host-auditlog-volume", "mountPath": "/var/log/audit", "readOnly": true]))
+        #expect(recorderMounts.contains(["name": "host-proc-volume", "mountPath": "/proc", "readOnly": true]))
+        #expect(pod["volumes"]?.arrayValue?.contains([
+            "name": "profile-recording-output-volume",
+            "hostPath": ["path": "/tmp/security-profiles-operator-recordings", "type": "DirectoryOrCreate"]]) == true)
         let enricher = try #require(container(daemonSet, "log-enricher"))
         #expect(enricher["args"] == ["log-enricher"])
         #expect(enricher[path: ["securityContext", "privileged"]] == true)
         #expect(enricher["volumeMounts"]?.arrayValue?.contains(["name": "host-proc-volume", "mountPath": "/proc", "readOnly": true]) == true)
         #expect(enricher["env"]?.arrayValue?.contains(["name": "SPO_PROFILING_PORT", "value": "6061"]) == true)
-        #expect(container(daemonSet, "bpf-recorder")?["env"]?.arrayValue?.contains(["name": "SPO_PROFILING_PORT", "value": "6062"]) == true)
         #expect(container(daemonSet, "security-profiles-operator")?["env"]?.arrayValue?.contains(["name": "SPO_VERBOSITY", "value": "1"]) == true)
         #expect(pod["volumes"]?.arrayValue?.contains(["name": "host-proc-volume", "hostPath": ["path": "/host/proc", "type": "Directory"]]) == true)
+    }
+
+    @Test func withOnlyTheLogEnricherTheDaemonRecords() throws {
+        var spod = defaultSpod()
+        spod.spec?.enableLogEnricher = true
+        spod.spec?.enableMemoryOptimization = true
+        let daemonSet = try DaemonSetRenderer.render(spod, settings: settings)
+        #expect(daemonSet.spec?[path: ["template", "spec", "containers"]]?.arrayValue?.map { $0["name"] } == ["security-profiles-operator", "log-enricher"])
+        let daemon = try #require(container(daemonSet, "security-profiles-operator"))
+        #expect(daemon["args"] == ["daemon", "--with-recording=true", "--with-mem-optim=true"])
+        #expect(daemon[path: ["securityContext", "privileged"]] == true)
+        #expect(daemon[path: ["securityContext", "runAsUser"]] == 0)
+        let mounts = daemon["volumeMounts"]?.arrayValue ?? []
+        #expect(mounts.contains(["name": "profile-recording-output-volume", "mountPath": "/tmp/security-profiles-operator-recordings"]))
+        #expect(mounts.contains(["name": "host-syslog-volume", "mountPath": "/var/log", "readOnly": true]))
     }
 
     @Test func appArmorMakesTheDaemonPrivilegedAndAnnotatesTheDaemonSet() throws {

@@ -349,11 +349,18 @@ let targets: [Target] = [
     // Log enricher figures: parse and enrich throughput, a flood against the real process.
     .executableTarget(
         name: "enricher-bench",
-        dependencies: ["AuditKit", "AuditSources", "SPOEnricher", "SPOServer", "KubeModels", "BenchSupport", logging],
+        dependencies: ["AuditKit", "AuditSources", "SPOEnricher", "SPORecorder", "SPOAPI", "SPOServer", "KubeModels", "BenchSupport", logging],
         path: "Benchmarks/EnricherBench",
         swiftSettings: swiftSettings
     ),
 
+    // The bpf recorder's syscall overhead (Benchmarks/recorder-bench.sh).
+    .executableTarget(
+        name: "recorder-bench",
+        dependencies: ["SyscallRecorder", "BenchSupport"],
+        path: "Benchmarks/RecorderBench",
+        swiftSettings: swiftSettings
+    ),
     // A loop of getppid calls, for spoc's recording overhead (Benchmarks/spoc-bench.sh).
     .executableTarget(name: "syscall-loop", path: "Benchmarks/SyscallLoop"),
 

@@ -1,6 +1,7 @@
 // Measures a running node daemon through the API and the file system, whoever wrote it:
 //
 //   daemon-bench --kubeconfig FILE --pid PID --kubelet-dir DIR [--profiles 1000] [--namespaces 10]
+//   daemon-bench --kubeconfig FILE --pid PID --kubelet-dir DIR --pods 5000 [--node bench-node]
 //
 // Creates SeccompProfiles (about 60 syscalls each) and measures when their files appear under
 // <kubelet dir>/seccomp/operator and when their node statuses say Installed, the daemon's RSS
@@ -22,10 +23,14 @@ struct Options {
     var kubeletDirectory = ""
     var profiles = 1000
     var namespaces = 10
+    /// With `--pods`: only the recorder's pod cache is measured (pods of the node, none
+    /// labelled for recording), instead of profiles.
+    var pods = 0
+    var node = "bench-node"
 
     init(_ arguments: [String]) {
         let flags = BenchFlags(
-            arguments, known: ["--kubeconfig", "--pid", "--kubelet-dir", "--profiles", "--namespaces"],
+            arguments, known: ["--kubeconfig", "--pid", "--kubelet-dir", "--profiles", "--namespaces", "--pods", "--node"],
             required: ["--kubeconfig", "--pid", "--kubelet-dir"])
         kubeconfig = flags.string("--kubeconfig")
         pid = Int32(flags.int("--pid", default: 0))
@@ -33,6 +38,8 @@ struct Options {
         kubeletDirectory = flags.string("--kubelet-dir")
         profiles = flags.int("--profiles", default: profiles)
         namespaces = flags.int("--namespaces", default: namespaces)
+        pods = flags.int("--pods", default: 0)
+        node = flags.string("--node", default: node)
     }
 }
 
@@ -80,6 +87,36 @@ try await KubernetesClient.withClient(configuration: configuration) { client in
     _ = try daemonRunning()
     let idle = processStats(options.pid)
     report("daemon RSS idle", String(format: "%.1f MiB", idle.rssMiB))
+
+    if options.pods > 0 {
+        // A pod as a kubelet reports it: two containers with env, mounts and probes, statuses.
+        @Sendable func pod(_ index: Int) -> Pod {
+            let containers: JSONValue = .array((0..<2).map { container in [
+                "name": .string("app-\(container)"), "image": .string("registry.example/team/app:1.2.\(index % 7)"),
+                "env": .array((0..<8).map { ["name": .string("SETTING_\($0)"), "value": .string("value-\(index)-\($0)")] }),
+                "volumeMounts": [["name": "data", "mountPath": "/data"], ["name": "token", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true]],
+                "readinessProbe": ["httpGet": ["path": "/ready", "port": 8080], "periodSeconds": 5],
+                "resources": ["requests": ["cpu": "100m", "memory": "128Mi"], "limits": ["memory": "256Mi"]],
+            ] })
+            var value = Pod(
+                metadata: ObjectMeta(name: "pod-\(index)", namespace: namespaces[index % namespaces.count], labels: ["app": "app-\(index % 50)", "pod-template-hash": "5d8f7c9b\(index % 10)"]),
+                spec: ["nodeName": .string(options.node), "containers": containers, "volumes": [["name": "data", "emptyDir": [:]]], "serviceAccountName": "default"])
+            value.status = ["phase": "Running", "podIP": .string("10.0.\(index / 250).\(index % 250)"),
+                            "containerStatuses": .array((0..<2).map { ["name": .string("app-\($0)"), "containerID": .string("containerd://\(String(repeating: String(format: "%08x", index * 2 + $0), count: 8))"), "ready": true, "restartCount": 0] })]
+            return value
+        }
+        let pods = client.resource(Pod.self)
+        let start = ContinuousClock.now
+        try await inParallel(Array(0..<options.pods)) { index in _ = try await pods.create(pod(index)) }
+        report("\(options.pods) pods on the node created (client side)", String(format: "%.2f s", (ContinuousClock.now - start).milliseconds / 1000))
+        // The daemon's informer sees them within a watch round trip; then let it settle.
+        try await Task.sleep(for: .seconds(10))
+        _ = try daemonRunning()
+        let loaded = processStats(options.pid)
+        report("daemon RSS with \(options.pods) pods on its node", String(format: "%.1f MiB (+%.1f MiB)", loaded.rssMiB, loaded.rssMiB - idle.rssMiB))
+        report("daemon CPU seconds for them", String(format: "%.2f s", loaded.cpuSeconds - idle.cpuSeconds))
+        return
+    }
 
     // Bulk: all profiles created at once (16 requests in flight).
     let bulkStart = ContinuousClock.now

@@ -5,7 +5,9 @@ import Foundation
 import Glibc
 import KubeModels
 import Logging
+import SPOAPI
 import SPOEnricher
+import SPORecorder
 import SPOServer
 import Synchronization
 
@@ -13,6 +15,7 @@ import Synchronization
 //
 //   swift run -c release enricher-bench parse              # lines/s of the parser on one core
 //   swift run -c release enricher-bench enrich             # lines/s through parse, resolve, dedup, count
+//   swift run -c release enricher-bench record             # lines/s into the logs recorder (every pod recorded)
 //   swift run -c release enricher-bench flood --binary .build/release/security-profiles-operator \
 //       [--rate 100000] [--seconds 30]                     # RSS and CPU of the real process under a flood
 
@@ -75,7 +78,8 @@ case "parse":
     for _ in 0..<10 { for batch in seccompOnly { batch.forEachLine { _ = AuditLineParser.parse($0) } } }
     report("parse, kernel seccomp lines only", String(format: "%.2f M lines/s", 1e6 / (ContinuousClock.now - start).milliseconds * 1000 / 1e6))
 
-case "enrich":
+case "enrich", "record":
+    let recording = mode == "record"
     /// Pre-built batches delivered as fast as the enricher takes them, then the source ends.
     final class ReplaySource: AuditSource {
         let prepared: [LineBatch]
@@ -95,7 +99,9 @@ case "enrich":
     let prepared = batches(of: lines, size: 512)
     let pods = NodePodIndex()
     for pid in 1000..<1020 {
-        var pod = Pod(metadata: ObjectMeta(name: "pod-\(pid)", namespace: "apps"))
+        // With `record`, every pod is recorded, as the recording webhook annotates them.
+        let annotations = recording ? [RecordingAnnotation.key(.logs, container: "app"): "rec_app_\(pid)_1700000000"] : nil
+        var pod = Pod(metadata: ObjectMeta(name: "pod-\(pid)", namespace: "apps", annotations: annotations))
         pod.status = ["containerStatuses": [["name": "app", "containerID": .string("containerd://\(containerIDFor(pid))")]]]
         pods.update(pod)
     }
@@ -117,15 +123,28 @@ case "enrich":
     let logged = Atomic<Int>(0)
     let logger = Logger(label: "bench") { _ in NullJSONHandler { data in logged.add(1, ordering: .relaxed); devNull.withLock { $0.write(data) } } }
     var best = 0.0
+    var recorded = 0
     for _ in 0..<3 {
+        // The recording daemon's enricher: no audit output of its own, the logs recorder as sink.
+        let activity = LogsActivity()
+        var configuration = LogEnricherConfiguration(node: "node-1")
+        configuration.writesAuditOutput = !recording
         let enricher = LogEnricher(
-            source: ReplaySource(prepared), processes: TableProcesses(), pods: pods, configuration: LogEnricherConfiguration(node: "node-1"),
-            logger: logger, metricsFactory: registry.factory)
+            source: ReplaySource(prepared), processes: TableProcesses(), pods: pods, configuration: configuration,
+            logger: logger, metricsFactory: registry.factory, sinks: recording ? [activity] : [])
         let start = ContinuousClock.now
         try await enricher.run()
         best = max(best, Double(count) / ((ContinuousClock.now - start).milliseconds / 1000))
+        recorded = (1000..<1020).reduce(0) { total, pid in
+            total + activity.activity(of: TrackedContainer(annotation: RecordingAnnotation(key: RecordingAnnotation.key(.logs, container: "app"), value: "rec_app_\(pid)_1700000000")!, containerID: nil)).syscalls.count
+        }
     }
-    report("enrich: parse, pid→pod, dedup, counters, JSON log", String(format: "%.0f lines/s (one core)", best))
+    if recording {
+        report("record: parse, pid→pod, logs recorder", String(format: "%.0f lines/s (one core)", best))
+        report("syscall names recorded (20 containers)", "\(recorded)")
+    } else {
+        report("enrich: parse, pid→pod, dedup, counters, JSON log", String(format: "%.0f lines/s (one core)", best))
+    }
     report("audit lines logged (3 runs, de-duplicated)", "\(logged.load(ordering: .relaxed)) of \(3 * count)")
     let series = String(decoding: registry.exposition(.operatorCounters), as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("security_profiles_operator_") }.count
     report("counter series", "\(series)")

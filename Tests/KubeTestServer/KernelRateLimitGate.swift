@@ -9,7 +9,8 @@ import Foundation
 /// long as it runs (``withoutPrintkRateLimit(_:)``, shared: several at once), and a test that
 /// provokes drops on purpose holds a limit of its own (``withPrintkRateLimit(intervalSeconds:burst:_:)``,
 /// exclusive: it waits for the others and they wait for it). The values found before the first
-/// holder come back when the last one leaves, so the machine keeps its settings.
+/// holder come back when the last one leaves, so the machine keeps its settings (also after a
+/// crashed run: the next run restores what the crashed one had saved).
 public func withoutPrintkRateLimit<T>(_ body: () async throws -> T) async rethrows -> T {
     await PrintkRateLimitGate.shared.acquire(.shared)
     do {
@@ -93,15 +94,26 @@ actor PrintkRateLimitGate {
         return true
     }
 
+    /// The values found before the first holder, kept on disk too while the limit is changed: a
+    /// test process that crashes while holding it cannot restore them, and the next run does.
+    private static let savedPath = "/tmp/security-profiles-operator-tests.printk-ratelimit"
+
     private func save() {
-        guard saved == nil, let interval = Self.read(Self.intervalPath), let burst = Self.read(Self.burstPath) else { return }
+        guard saved == nil else { return }
+        if let left = Self.read(Self.savedPath)?.split(separator: " "), left.count == 2 {
+            saved = (String(left[0]), String(left[1]))
+            return
+        }
+        guard let interval = Self.read(Self.intervalPath), let burst = Self.read(Self.burstPath) else { return }
         saved = (interval, burst)
+        try? "\(interval) \(burst)\n".write(toFile: Self.savedPath, atomically: true, encoding: .utf8)
     }
 
     private func restore() {
         guard let saved else { return }
         try? "\(saved.interval)\n".write(toFile: Self.intervalPath, atomically: false, encoding: .utf8)
         try? "\(saved.burst)\n".write(toFile: Self.burstPath, atomically: false, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: Self.savedPath)
         self.saved = nil
     }
 

@@ -376,7 +376,7 @@ let targets: [Target] = [
     .testTarget(
         name: "RecorderTests",
         dependencies: [
-            "SPORecorder", "RecordingKit", "SPOManager", "SPOAPI", "AuditSources", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", logging,
+            "SPORecorder", "RecordingKit", "SPOManager", "SPOAPI", "SeccompKit", "AuditSources", "KubeClient", "KubeRuntime", "KubeModels", "KubeTestServer", logging,
             lifecycle,
         ],
         swiftSettings: swiftSettings

@@ -146,7 +146,7 @@ let targets: [Target] = [
 
     // Recording decisions, without I/O: which containers a pod is recorded for, profile names,
     // recorded profiles, merging partial profiles.
-    .target(name: "RecordingKit", dependencies: ["SPOAPI", "KubeModels", "AuditKit"], swiftSettings: swiftSettings),
+    .target(name: "RecordingKit", dependencies: ["SPOAPI", "KubeModels", "AuditKit", "SeccompKit"], swiftSettings: swiftSettings),
 
     // The node's profile recorder: pods with recording annotations, the logs (log enricher) and
     // bpf (eBPF engine) sources, profiles created at collection, state kept across restarts.

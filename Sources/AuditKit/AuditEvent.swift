@@ -20,12 +20,17 @@ public struct AuditEvent: Hashable, Sendable {
     /// `exe` for seccomp, `comm` for AppArmor, `exe` or `comm` for SELinux (empty when absent).
     public var executable: String
     public var details: Details
+    /// `comm` of a seccomp record (at most 15 bytes; empty when absent): it names a container
+    /// runtime's init process (`runc:[2:INIT]`, `crun`), whose `exe` is only `/` after it
+    /// changed its root.
+    public var command: String
 
-    public init(timestamp: String, pid: Int32, executable: String, details: Details) {
+    public init(timestamp: String, pid: Int32, executable: String, details: Details, command: String = "") {
         self.timestamp = timestamp
         self.pid = pid
         self.executable = executable
         self.details = details
+        self.command = command
     }
 
     /// The value of the `type` output field: `seccomp`, `selinux` or `apparmor`.

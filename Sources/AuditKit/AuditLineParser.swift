@@ -37,7 +37,7 @@ public enum AuditLineParser {
             let arch = fields.arch.flatMap { hexadecimal(bytes, $0) }.flatMap { UInt32(exactly: $0) }
             return AuditEvent(
                 timestamp: timestamp, pid: Int32(pid), executable: fields.exe.map { value(bytes, $0) } ?? "",
-                details: .seccomp(syscall: Int32(syscall), arch: arch))
+                details: .seccomp(syscall: Int32(syscall), arch: arch), command: fields.comm.map { value(bytes, $0) } ?? "")
         case .avc:
             if let verdict = fields.apparmor {
                 guard let operation = fields.operation else { return nil }

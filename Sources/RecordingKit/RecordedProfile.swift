@@ -1,5 +1,6 @@
 import KubeModels
 import SPOAPI
+import SeccompKit
 
 /// Turning recorded activity into profiles (reference §5.3) and merging the partial profiles of
 /// a `mergeStrategy: containers` recording (§5.6). Pure.
@@ -30,6 +31,17 @@ public enum RecordedProfile {
         var labels = [SPOMetadata.recordingIDLabel: recording, SPOMetadata.containerIDLabel: container]
         if partial { labels[SPOMetadata.partialLabel] = "true" }
         return ObjectMeta(name: name, namespace: namespace, labels: labels)
+    }
+
+    /// What one seccomp log record of a recorded container adds to its recording: the syscall,
+    /// and, when the record comes from the container runtime's own init process, every call that
+    /// runtime may make after loading the filter (its built-in base). The runtime loads the
+    /// recording's filter before it changes user, capabilities and directory, and some of its
+    /// calls (a Go runtime's `futex` wake-up, a signal return) happen in some starts only: a
+    /// profile with only what one start made would fail later starts of the same workload.
+    public static func recordedSyscalls(name: String, executable: String, command: String) -> [String] {
+        guard let runtime = BuiltInProfiles.runtimeSyscalls(executable: executable, command: command) else { return [name] }
+        return [name] + runtime
     }
 
     /// A recorded SeccompProfile: errors by default, the recorded names allowed in one sorted

@@ -53,7 +53,9 @@ public protocol ActivitySource: Sendable {
 
 /// The logs recorder: the enriched seccomp and AVC records of containers whose pod carries a
 /// `trace-logs`/`trace-avcs` annotation, keyed by the annotation's value. Fed by the log
-/// enricher on its own task (no buffer that could drop records), read at collection.
+/// enricher on its own task (no buffer that could drop records), read at collection. A record
+/// of the container runtime's init adds the runtime's built-in base
+/// (``RecordedProfile/recordedSyscalls(name:executable:command:)``).
 public final class LogsActivity: ActivitySource, EnrichedRecordSink {
     private let recorded = Mutex<[String: RecordedActivity]>([:])
     private let lost: @Sendable () -> Int
@@ -70,7 +72,8 @@ public final class LogsActivity: ActivitySource, EnrichedRecordSink {
         switch event.event.details {
         case .seccomp:
             guard let name = event.syscallName else { return }
-            recorded.withLock { _ = $0[key, default: RecordedActivity()].syscalls.insert(name) }
+            let names = RecordedProfile.recordedSyscalls(name: name, executable: event.event.executable, command: event.event.command)
+            recorded.withLock { $0[key, default: RecordedActivity()].syscalls.formUnion(names) }
         case .selinux(let permissions, _, let tcontext, let tclass):
             let vectors = RecordedProfile.AccessVector.from(tcontext: tcontext, tclass: tclass, permissions: permissions)
             recorded.withLock { $0[key, default: RecordedActivity()].vectors.formUnion(vectors) }

@@ -42,6 +42,16 @@ public enum BuiltInProfiles {
         ("crun", "crun-v1.15", crunSyscalls),
     ]
 
+    /// The calls of the runtime whose init process a seccomp log record came from: after it
+    /// changed into the container's root its `exe` is `/`, and only its `comm` (`runc:[2:INIT]`,
+    /// `crun`) tells which runtime it is. Nil for any other process.
+    public static func runtimeSyscalls(executable: String, command: String) -> [String]? {
+        guard executable == "/" else { return nil }
+        if command.hasPrefix("runc:") { return runcSyscalls }
+        if command == "crun" { return crunSyscalls }
+        return nil
+    }
+
     static func base(_ names: [String]) -> SeccompProfile.Spec {
         SeccompProfile.Spec(defaultAction: .errno, syscalls: [.init(names: names, action: .allow)])
     }

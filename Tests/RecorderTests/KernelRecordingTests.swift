@@ -20,8 +20,9 @@ let canRecordContainers = getuid() == 0 && OCIRuntime.runc.isAvailable && access
 /// containerd names them, the test API server has a pod on this node whose status names that
 /// container, and the recorder (logs: SCMP_ACT_LOG records from /dev/kmsg through the log
 /// enricher; bpf: the eBPF engine) produces the profile. A host process makes a call the
-/// container does not, at the same time: it must not be in the profile. The profile is then
-/// applied by runc to the same workload, which runs; without `mkdir` it fails.
+/// container does not, at the same time: it must not be in the profile. The profile alone, as
+/// the daemon installs it, is then applied by runc to the same workload, which runs; without
+/// `mkdir` it fails.
 @Suite(.serialized, .enabled(if: canRecordContainers, "needs root, runc, busybox-static and /dev/kmsg"))
 struct KernelRecordingTests {
     static let workload = ["/bin/sh", "-c", "sleep 1; /bin/mkdir /tmp/made && sleep 1"]
@@ -77,30 +78,27 @@ struct KernelRecordingTests {
         #expect(!names.contains("setpriority"), "the host process's call")
         #expect(spec.defaultAction == .errno && spec.architectures == ["SCMP_ARCH_X86_64"])
 
-        // The recorded profile runs the workload it was recorded from; without mkdir it fails.
-        // It is applied on top of the runc base, as the README advises: what runc's own Go
-        // runtime calls after loading the filter differs from run to run (a `futex` wake-up of
-        // an idle thread only when the scheduler has one), so a single recording may miss it.
-        var based = spec
-        based.syscalls = spec.syscalls?.map { rule in
-            var rule = rule
-            if rule.action == .allow { rule.names = Array(Set(rule.names ?? []).union(BuiltInProfiles.runcSyscalls)).sorted() }
-            return rule
-        }
-        let oci = try JSONValue(encoding: based)
+        // The recorded profile alone, as the daemon installs it, runs the workload it was
+        // recorded from (no-new-privileges off, as Kubernetes leaves it: runc loads the filter
+        // before its own last calls); without mkdir it fails.
         var made = false
-        let allowed = try await BusyboxContainer(runtime: .runc, args: Self.workload).run(seccomp: oci) { rootfs in
+        let allowed = try await BusyboxContainer(runtime: .runc, args: Self.workload).run(seccomp: try installed(spec)) { rootfs in
             made = FileManager.default.fileExists(atPath: rootfs.appendingPathComponent("tmp/made").path)
         }
         #expect(allowed.status == 0 && made, "\(allowed.output)")
-        var reduced = based
-        reduced.syscalls = based.syscalls?.map { rule in
+        var reduced = spec
+        reduced.syscalls = spec.syscalls?.map { rule in
             var rule = rule
             rule.names = rule.names?.filter { $0 != "mkdir" && $0 != "mkdirat" }
             return rule
         }
-        let denied = try await BusyboxContainer(runtime: .runc, args: Self.workload).run(seccomp: try JSONValue(encoding: reduced))
+        let denied = try await BusyboxContainer(runtime: .runc, args: Self.workload).run(seccomp: try installed(reduced))
         #expect(denied.status != 0 && denied.output.contains("Operation not permitted"), "\(denied.output)")
+    }
+
+    /// The file the daemon writes for `spec`, as runc reads it from the pod's `localhostProfile`.
+    func installed(_ spec: SeccompProfile.Spec) throws -> JSONValue {
+        try JSONValue.decode(Data(ProfileFile.render(spec)))
     }
 
     @Test func theLogsRecorderRecordsARealContainerAndItsShortLivedChildren() async throws {

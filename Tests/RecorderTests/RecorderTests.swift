@@ -150,18 +150,27 @@ struct RecorderHarness {
         }
     }
 
-    /// Checklist 79-80: replicas of a Deployment, before and after scaling, keep apart.
+    /// Checklist 79-80: a 2-replica Deployment scaled to 5 before its pods go gives one profile
+    /// per replica, named by the pod's suffix, each with what that replica did.
     @Test func replicasGetTheirSuffix() async throws {
         try await RecorderHarness.run { harness in
             try await harness.recording("rec")
-            let names = (0..<5).map { "web-7d9f-r\($0)" }
-            for (index, name) in names.enumerated() {
-                try harness.pod(name, generateName: "web-7d9f-", nonce: "n\(index)")
-                harness.source.did("rec_nginx_n\(index)_1700000000", syscalls: ["listen"])
+            let names = ["web-7d9f-x2k4p", "web-7d9f-9qz7d", "web-7d9f-m4n8b", "web-7d9f-t6v2c", "web-7d9f-h5j3w"]
+            func start(_ index: Int) throws {
+                try harness.pod(names[index], generateName: "web-7d9f-", nonce: "n\(index)")
+                harness.source.did("rec_nginx_n\(index)_1700000000", syscalls: ["listen", index == 0 ? "mknod" : "accept4"])
             }
+            for index in 0..<2 { try start(index) }
+            #expect(await eventually { harness.daemon.recorder.trackedPods.count == 2 })
+            for index in 2..<5 { try start(index) }
             #expect(await eventually { harness.daemon.recorder.trackedPods.count == 5 })
             for name in names { try await harness.deletePod(name) }
-            #expect(await eventually { names.allSatisfy { harness.seccomp("rec-nginx-\($0.split(separator: "-").last!)") != nil } })
+            let profiles = ["rec-nginx-x2k4p", "rec-nginx-9qz7d", "rec-nginx-m4n8b", "rec-nginx-t6v2c", "rec-nginx-h5j3w"]
+            #expect(await eventually { profiles.allSatisfy { harness.seccomp($0) != nil } })
+            #expect(harness.seccomp("rec-nginx-x2k4p")?.spec?.syscalls?.first?.names == ["listen", "mknod"])
+            #expect(harness.seccomp("rec-nginx-h5j3w")?.spec?.syscalls?.first?.names == ["accept4", "listen"])
+            #expect(harness.seccomp("rec-nginx") == nil, "replicas never share a profile")
+            #expect(await eventually { harness.recordingObject("rec")?.status?.profiles == profiles.sorted() })
         }
     }
 

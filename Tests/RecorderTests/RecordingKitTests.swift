@@ -1,6 +1,7 @@
 import KubeModels
 import RecordingKit
 import SPOAPI
+import SeccompKit
 import Testing
 
 @Suite struct RecordingKitTests {
@@ -49,6 +50,16 @@ import Testing
         #expect(RecordedProfile.seccomp(syscalls: ["read"], architecture: "SCMP_ARCH_X86_64", disabled: true).disabled == true)
         let metadata = RecordedProfile.metadata(name: "rec-nginx", namespace: "apps", recording: "rec", container: "nginx", partial: true)
         #expect(metadata.labels == ["spo.x-k8s.io/recording-id": "rec", "spo.x-k8s.io/container-id": "nginx", "spo.x-k8s.io/partial": "true"])
+    }
+
+    /// A record of the runtime's init (exe `/` after it changed root; only `comm` names the
+    /// runtime) brings the runtime's base along; any other record only its own call.
+    @Test func theRuntimesInitBringsItsBaseAlong() {
+        #expect(RecordedProfile.recordedSyscalls(name: "mkdir", executable: "/bin/busybox", command: "mkdir") == ["mkdir"])
+        #expect(Set(RecordedProfile.recordedSyscalls(name: "capset", executable: "/", command: "runc:[2:INIT]")) == Set(BuiltInProfiles.runcSyscalls))
+        #expect(Set(RecordedProfile.recordedSyscalls(name: "umask", executable: "/", command: "crun")) == Set(BuiltInProfiles.crunSyscalls))
+        #expect(RecordedProfile.recordedSyscalls(name: "read", executable: "/", command: "sh") == ["read"], "a workload that runs from / is not a runtime")
+        #expect(RecordedProfile.recordedSyscalls(name: "read", executable: "/usr/bin/runc", command: "runc:[2:INIT]") == ["read"], "runc before it changed root is the host's")
     }
 
     /// Checklist 83: target types and classes, the recording type as @self.

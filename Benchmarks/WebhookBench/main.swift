@@ -153,6 +153,8 @@ report("\(options.rate) req/s for \(options.seconds) s: p50 / p99 / max", String
     format: "%.2f / %.2f / %.2f ms", percentile(fixed, 0.5), percentile(fixed, 0.99), fixed.map(\.milliseconds).max() ?? 0))
 report("  achieved, failed", String(format: "%.0f req/s, %d failed", Double(fixed.count) / (elapsed.milliseconds / 1000), failures.load(ordering: .relaxed)))
 report("  webhook CPU per request", String(format: "%.1f µs", fixedCPU / Double(max(1, fixed.count)) * 1e6))
+report("  webhook RSS peak at this rate", String(format: "%.1f MiB (now %@)", peakRSS.withLock { $0 }, rssParts(options.pid)))
+peakRSS.withLock { $0 = 0 }
 
 // Saturation: as fast as the connections go.
 let saturationLatencies = Mutex<[Duration]>([])
@@ -176,7 +178,7 @@ let saturationSeconds = (ContinuousClock.now - saturationStart).milliseconds / 1
 report("saturation (\(options.concurrency) connections): throughput", String(format: "%.0f req/s", Double(saturated.count) / saturationSeconds))
 report("  p50 / p99", String(format: "%.2f / %.2f ms", percentile(saturated, 0.5), percentile(saturated, 0.99)))
 sampling.cancel()
-report("webhook RSS peak under load", String(format: "%.1f MiB (now %@)", peakRSS.withLock { $0 }, rssParts(options.pid)))
+report("  webhook RSS peak at saturation", String(format: "%.1f MiB (now %@)", peakRSS.withLock { $0 }, rssParts(options.pid)))
 report("failed requests (all phases)", "\(failures.load(ordering: .relaxed))")
 try? await http.shutdown()
 

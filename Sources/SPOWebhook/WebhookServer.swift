@@ -51,12 +51,13 @@ public struct WebhookServer: Service {
 
     public func run() async throws {
         let router = Router()
+        let deadlines = RequestDeadlines()
         for webhook in AdmissionHandler.Webhook.allCases {
             router.post(RouterPath(webhook.rawValue)) { [handler, bodyDeadline] request, _ -> Response in
                 let body: ByteBuffer
                 do {
                     let requestBody = request.body
-                    body = try await withTimeout(bodyDeadline) { try await requestBody.collect(upTo: Self.maximumBodySize) }
+                    body = try await deadlines.run(within: bodyDeadline) { try await requestBody.collect(upTo: Self.maximumBodySize) }
                 } catch is TimedOut {
                     return Self.response(.init(status: 408, body: Array("the AdmissionReview did not arrive within \(bodyDeadline)\n".utf8), contentType: "text/plain; charset=utf-8"))
                 } catch is NIOTooManyBytesError {
@@ -67,6 +68,8 @@ public struct WebhookServer: Service {
                 return Self.response(await handler.handle(webhook, body: body.readableBytesView))
             }
         }
+        let sweeper = Task { await deadlines.sweep() }
+        defer { sweeper.cancel() }
         try await runApplication(
             router: router, server: try .tls(.http1(configuration: .init(idleTimeout: TimeAmount(idleTimeout))), tlsConfiguration: certificate.serverConfiguration()), host: host, port: port,
             portFlag: "--port", listeningMessage: "webhook.listening", logger: logger, onListening: onListening)

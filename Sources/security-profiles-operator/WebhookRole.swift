@@ -3,6 +3,7 @@ import Foundation
 import KubeClient
 import KubeRuntime
 import Logging
+import NIOCore
 import SPOManagerKit
 import SPOServer
 import SPOWebhook
@@ -31,6 +32,10 @@ extension SecurityProfilesOperator {
         var `static` = false
 
         func run() async throws {
+            // One event loop: the webhook pods get a quarter of a core each (upstream's
+            // requests), TLS for the API server's few kept-alive connections fits on one thread,
+            // and a second loop cost a thread, its malloc arena and the hand-overs between them.
+            NIOSingletons.groupLoopCountSuggestion = 1
             options.bootstrap()
             let logger = Logger(label: "spo.webhook")
             let configuration = try cluster.loadConfiguration(qps: 50, burst: 100)

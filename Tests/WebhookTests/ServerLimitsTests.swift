@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import SPOServer
-import SPOWebhook
+@testable import SPOWebhook
 import Synchronization
 import Testing
 
@@ -51,6 +51,33 @@ import Testing
             #expect(reply.contains("the AdmissionReview did not arrive within"), "\(reply)")
             #expect(ContinuousClock.now - started < .seconds(30))
         }
+    }
+
+    /// A request's deadline is an entry in a table, gone as soon as the work ends (a timer per
+    /// request held memory until its deadline); expired work is cancelled and reported.
+    @Test func deadlinesCostNothingOnceTheWorkEnds() async throws {
+        let deadlines = RequestDeadlines(granularity: .milliseconds(20))
+        let sweeper = Task { await deadlines.sweep() }
+        defer { sweeper.cancel() }
+        for index in 0..<1000 {
+            let value = try await deadlines.run(within: .seconds(60)) { index }
+            #expect(value == index)
+        }
+        #expect(deadlines.count == 0)
+        let cancelled = Atomic<Bool>(false)
+        await #expect(throws: TimedOut.self) {
+            try await deadlines.run(within: .milliseconds(50)) {
+                do {
+                    try await Task.sleep(for: .seconds(60))
+                } catch {
+                    cancelled.store(true, ordering: .relaxed)
+                }
+                return 0
+            }
+        }
+        let wasCancelled = cancelled.load(ordering: .relaxed)
+        #expect(wasCancelled, "the expired work was cancelled")
+        #expect(deadlines.count == 0)
     }
 
     @Test func silentConnectionsAreClosed() async throws {

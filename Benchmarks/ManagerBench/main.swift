@@ -92,6 +92,26 @@ try await KubernetesClient.withClient(configuration: configuration) { client in
         webhookChanges.append(ContinuousClock.now - start)
     }
     report("webhookOptions patch → webhook configuration (20): p50 / max", String(format: "%.1f / %.1f ms", percentile(webhookChanges, 0.5), webhookChanges.map(\.milliseconds).max() ?? 0))
+    // The documented patches themselves, in order: checklist 24, checklist 25, seed 7.7.8.
+    let documented: [(String, JSONValue, @Sendable (MutatingWebhookConfiguration) -> Bool)] = [
+        ("checklist 24", [[
+            "name": "binding.spo.io", "failurePolicy": "Ignore",
+            "namespaceSelector": ["matchExpressions": [["key": "prod", "operator": "In", "values": ["true"]]]],
+            "objectSelector": ["matchExpressions": [["key": "record-pod", "operator": "In", "values": ["true"]]]],
+        ]], { $0.webhooks?.first?.failurePolicy == "Ignore" && $0.webhooks?.first?.objectSelector?.matchExpressions?.first?.key == "record-pod" }),
+        ("checklist 25 ([])", [], { $0.webhooks?.first?.failurePolicy == "Fail" && $0.webhooks?.first?.objectSelector?.matchExpressions?.first?.key == "name" }),
+        ("seed 7.7.8 (recording objectSelector)", [[
+            "name": "recording.spo.io",
+            "objectSelector": ["matchExpressions": [["key": "spo-record", "operator": "In", "values": ["true"]]]],
+        ]], { $0.webhooks?.last?.objectSelector?.matchExpressions?.first?.key == "spo-record" }),
+    ]
+    for (name, options, applied) in documented {
+        let start = ContinuousClock.now
+        _ = try await spods.patch("spod", namespace: namespace, patch: .merge(["spec": ["webhookOptions": options]]))
+        _ = try await waitUntil { applied(try await configurations.get("spo-mutating-webhook-configuration")) }
+        report("  \(name) patch → configuration", String(format: "%.1f ms", (ContinuousClock.now - start).milliseconds))
+    }
+    _ = try await spods.patch("spod", namespace: namespace, patch: .merge(["spec": ["webhookOptions": []]]))
 
     // Aggregation: profiles first, then every node reports Installed for every profile.
     let profileNamespaces = (0..<10).map { "bench-\($0)" }

@@ -15,6 +15,9 @@ public enum OperatorMetric: String, CaseIterable, Sendable {
     /// Beyond upstream: audit records that never reached the log enricher (the kernel's printk
     /// rate limit, the audit backlog, an overrun kernel log buffer).
     case auditRecordsLost = "security_profiles_operator_audit_records_lost_total"
+    /// Beyond upstream: audit records of container processes that exited before the log
+    /// enricher could tell their container (no `/proc` entry left, no parent seen).
+    case auditRecordsUnattributed = "security_profiles_operator_audit_records_unattributed_total"
 
     /// The family's name in the exposition.
     public var name: String { rawValue }
@@ -29,7 +32,7 @@ public enum OperatorMetric: String, CaseIterable, Sendable {
         case .selinuxProfileAudit:
             [Label.node, Label.namespace, Label.pod, Label.container, Label.executable, Label.scontext, Label.tcontext]
         case .seccompProfileBPF: [Label.node, Label.mountNamespace, Label.profile]
-        case .auditRecordsLost: [Label.source]
+        case .auditRecordsLost, .auditRecordsUnattributed: [Label.source]
         }
     }
 
@@ -47,6 +50,7 @@ public enum OperatorMetric: String, CaseIterable, Sendable {
         case .appArmorProfileError: "Counter about apparmor profile errors."
         case .appArmorProfileAudit: "Counter about apparmor profile audits, requires the log enricher to be enabled."
         case .auditRecordsLost: "Counter about audit records lost before the log enricher read them, requires the log enricher to be enabled."
+        case .auditRecordsUnattributed: "Counter about audit records of processes that exited before the log enricher found their container, requires the log enricher to be enabled."
         }
     }
 

@@ -112,6 +112,7 @@ public final class LogEnricher: Service, Sendable {
             var enrichment = Enrichment(processes: self.processes, pods: self.pods, configuration: self.configuration)
             var output = Output(configuration: self.configuration, logger: self.logger, factory: self.metricsFactory, publish: self.publish)
             var losses = LossReport(source: self.source.kind, logger: self.logger, factory: self.metricsFactory) { self.lost.add($0, ordering: .relaxed) }
+            var unattributedReport = UnattributedReport(source: self.source.kind, logger: self.logger, factory: self.metricsFactory)
             defer { output.finish() }
             try await self.source.follow { batch in
                 let now = ContinuousClock.now
@@ -128,6 +129,7 @@ public final class LogEnricher: Service, Sendable {
                 enrichment.releaseDue(now: now)
                 let missed = enrichment.takeUnattributed()
                 if missed > 0 { self.unattributed.add(missed, ordering: .relaxed) }
+                unattributedReport.record(missed, now: now)
                 for event in enrichment.takeReady() { output.emit(event, now: now) }
                 output.tick(now: now)
             }
@@ -303,6 +305,41 @@ struct Output {
         }
         if let repeated { metadata["repeated"] = .stringConvertible(repeated) }
         logger.info("audit", metadata: metadata)
+    }
+}
+
+/// Records of container processes that exited before their container was known: counted in
+/// `audit_records_unattributed_total{source}` and logged at most once a minute with the count
+/// since the last warning (they are reported without a pod, and a recording may lack them).
+struct UnattributedReport {
+    private let source: String
+    private let logger: Logger
+    private let counter: Counter
+    private let interval: Duration
+    private var pending = 0
+    private var total = 0
+    private var lastWarning: ContinuousClock.Instant?
+
+    init(source: String, logger: Logger, factory: any MetricsFactory, interval: Duration = .seconds(60)) {
+        self.source = source
+        self.logger = logger
+        self.interval = interval
+        counter = Counter(label: OperatorMetric.auditRecordsUnattributed.name, dimensions: [(OperatorMetric.Label.source, source)], factory: factory)
+    }
+
+    mutating func record(_ count: Int, now: ContinuousClock.Instant) {
+        if count > 0 {
+            counter.increment(by: count)
+            pending += count
+            total += count
+        }
+        guard pending > 0, lastWarning.map({ now - $0 >= interval }) ?? true else { return }
+        lastWarning = now
+        logger.warning("enricher.records_unattributed", metadata: [
+            "audit.source": "\(source)", "audit.unattributed": "\(pending)", "audit.unattributed_total": "\(total)",
+            "detail": "records of processes that exited before their container could be told (no /proc entry, no parent seen): logged without a pod",
+        ])
+        pending = 0
     }
 }
 

@@ -49,6 +49,13 @@ public protocol ActivitySource: Sendable {
     /// Records the source knows were lost so far (0 when it cannot tell): a recording that saw
     /// this number grow may be incomplete.
     var lostRecords: Int { get }
+    /// Records the source read but could not attribute to any container so far (0 when it
+    /// cannot tell): a recording that saw this number grow may lack some of them.
+    var unattributedRecords: Int { get }
+}
+
+extension ActivitySource {
+    public var unattributedRecords: Int { 0 }
 }
 
 /// The logs recorder: the enriched seccomp and AVC records of containers whose pod carries a
@@ -59,10 +66,13 @@ public protocol ActivitySource: Sendable {
 public final class LogsActivity: ActivitySource, EnrichedRecordSink {
     private let recorded = Mutex<[String: RecordedActivity]>([:])
     private let lost: @Sendable () -> Int
+    private let unattributed: @Sendable () -> Int
 
-    /// `lost`: the enricher's count of records the kernel dropped.
-    public init(lost: @escaping @Sendable () -> Int = { 0 }) {
+    /// `lost`: the enricher's count of records the kernel dropped; `unattributed`: its count of
+    /// records whose process exited before its container was known.
+    public init(lost: @escaping @Sendable () -> Int = { 0 }, unattributed: @escaping @Sendable () -> Int = { 0 }) {
         self.lost = lost
+        self.unattributed = unattributed
     }
 
     public func records(_ method: RecordingAnnotation.Method) -> Bool { method == .logs || method == .avcs }
@@ -93,4 +103,5 @@ public final class LogsActivity: ActivitySource, EnrichedRecordSink {
     }
 
     public var lostRecords: Int { lost() }
+    public var unattributedRecords: Int { unattributed() }
 }

@@ -34,7 +34,8 @@ public struct RecorderConfiguration: Sendable {
 /// deleting the pods; a recording deleted while its pods run is collected at once; every
 /// produced profile passes validation and compiles with libseccomp before it is written, and
 /// is listed in the recording's `status.profiles`; a recording that saw the kernel drop records
-/// gets a `RecordsLost` Warning.
+/// gets a `RecordsLost` Warning, one that saw records no container could be found for a
+/// `RecordsUnattributed` Warning.
 public final class NodeProfileRecorder: Reconciler, Sendable {
     public static let snapshotAnnotation = "spo.x-k8s.io/snapshot"
 
@@ -203,7 +204,13 @@ public final class NodeProfileRecorder: Reconciler, Sendable {
         }
         guard !wanted.isEmpty else { return nil }
         var pod = RecorderState.Pod(recorded: recorded, recordings: wanted)
-        for container in recorded.containers { pod.lostAtStart[container.recordingKey] = source(for: container.annotation.method)?.lostRecords ?? 0 }
+        var unattributedAtStart: [String: Int] = [:]
+        for container in recorded.containers {
+            let source = source(for: container.annotation.method)
+            pod.lostAtStart[container.recordingKey] = source?.lostRecords ?? 0
+            unattributedAtStart[container.recordingKey] = source?.unattributedRecords ?? 0
+        }
+        pod.unattributedAtStart = unattributedAtStart
         state.withLock { $0.pods[ObjectKey(namespace: recorded.namespace, name: recorded.name).description] = pod }
         for name in wanted.keys.sorted() { try await updateFinalizers(ObjectKey(namespace: recorded.namespace, name: name)) }
         await events.record(live, type: .normal, reason: "ProfileRecording", message: "Recording profiles")
@@ -264,6 +271,11 @@ public final class NodeProfileRecorder: Reconciler, Sendable {
             if lost > 0 {
                 await warn(recording: name, namespace: pod.recorded.namespace, reason: "RecordsLost",
                     "the kernel dropped \(lost) audit records on node \(configuration.node) while container \(container.name) of pod \(pod.recorded.name) was recorded: profile \(profileName) may lack syscalls (set kernel.printk_ratelimit=0 on the node, or run auditd)")
+            }
+            let unattributed = source.unattributedRecords - (pod.unattributedAtStart?[container.recordingKey] ?? source.unattributedRecords)
+            if unattributed > 0 {
+                await warn(recording: name, namespace: pod.recorded.namespace, reason: "RecordsUnattributed",
+                    "\(unattributed) audit records on node \(configuration.node) came from processes that exited before their container could be told while container \(container.name) of pod \(pod.recorded.name) was recorded: profile \(profileName) may lack syscalls of such short-lived processes")
             }
         }
     }

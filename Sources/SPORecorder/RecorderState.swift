@@ -23,6 +23,9 @@ public struct RecorderState: Codable, Hashable, Sendable {
         public var saved: [String: RecordedActivity] = [:]
         /// The sources' lost-record counts when recording started, by recording key.
         public var lostAtStart: [String: Int] = [:]
+        /// The sources' unattributed-record counts when recording started, by recording key
+        /// (nil in a state saved before they were kept).
+        public var unattributedAtStart: [String: Int]?
         /// The last snapshot request handled, by recording name.
         public var snapshots: [String: String] = [:]
         /// Problems already reported as events, so that they are reported once.

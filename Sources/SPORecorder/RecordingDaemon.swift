@@ -56,7 +56,7 @@ public struct RecordingDaemon: Sendable {
             let index = NodePodIndex()
             pods.addHandler(InformerHandler(onAdd: { index.update($0) }, onUpdate: { index.update($1) }, onDelete: { index.remove($0) }))
             let box = EnricherBox()
-            let activity = LogsActivity { box.enricher?.recordsLost ?? 0 }
+            let activity = LogsActivity(lost: { box.enricher?.recordsLost ?? 0 }, unattributed: { box.enricher?.recordsUnattributed ?? 0 })
             var settings = LogEnricherConfiguration(node: configuration.node)
             settings.writesAuditOutput = false
             enricherConfiguration?(&settings)
@@ -143,16 +143,20 @@ final class EnricherBox: Sendable {
     }
 }
 
-/// The kernel's fork events for the enricher (nil source when the proc connector is unavailable:
-/// records of processes that exit at once then go unattributed, and are counted).
-final class ProcessForks: ForkEventSource, @unchecked Sendable {
+/// The kernel's fork events (the proc connector) for a log enricher, so that a process that
+/// exits before its record is read is attributed through its parent. Without the proc connector
+/// (no `CAP_NET_ADMIN`) it reports no forks: such records go unattributed, and are counted.
+public final class ProcessForks: ForkEventSource, @unchecked Sendable {
     // ForkEvents is used from the enricher's task only; the lock makes that a guarantee.
     private let events: ForkEvents?
     private let lock = Mutex(())
 
-    init() { events = ForkEvents() }
+    public init() { events = ForkEvents() }
 
-    func drain() -> [(parent: Int32, child: Int32)] {
+    /// Whether the proc connector could be subscribed to.
+    public var isAvailable: Bool { events != nil }
+
+    public func drain() -> [(parent: Int32, child: Int32)] {
         lock.withLock { _ in events?.drain() ?? [] }
     }
 }

@@ -5,6 +5,7 @@ import KubeClient
 import KubeRuntime
 import Logging
 import SPOEnricher
+import SPORecorder
 import SPOServer
 import ServiceLifecycle
 
@@ -44,8 +45,16 @@ extension SecurityProfilesOperator {
             let source = audit.chooseSource(logger: logger)
             var settings = LogEnricherConfiguration(node: node)
             settings.dedupWindow = .seconds(dedupWindow)
+            // Forks tell the container of a process that exited before its record was read.
+            let forks = ProcessForks()
+            if !forks.isAvailable {
+                logger.warning("enricher.forks_unavailable", metadata: [
+                    "detail": "the kernel's proc connector cannot be read (needs CAP_NET_ADMIN): records of processes that exit at once are logged without a pod",
+                ])
+            }
             if standalone {
-                let enricher = LogEnricher(source: source, processes: ProcFilesystem(root: audit.proc), pods: nil, configuration: settings, logger: logger)
+                let enricher = LogEnricher(
+                    source: source, processes: ProcFilesystem(root: audit.proc), pods: nil, configuration: settings, logger: logger, forks: forks)
                 try await runRole("log-enricher", options: options, services: [enricher], defaultHealthPort: DefaultPorts.enricherHealth)
                 return
             }
@@ -54,7 +63,8 @@ extension SecurityProfilesOperator {
             try await KubernetesClient.withClient(configuration: configuration) { client in
                 let pods = NodePodIndex()
                 let informer = pods.informer(client: client, node: node, logger: logger)
-                let enricher = LogEnricher(source: source, processes: ProcFilesystem(root: audit.proc), pods: pods, configuration: settings, logger: logger)
+                let enricher = LogEnricher(
+                    source: source, processes: ProcFilesystem(root: audit.proc), pods: pods, configuration: settings, logger: logger, forks: forks)
                 try await runRole(
                     "log-enricher", options: options, services: [informer, enricher], server: configuration.server.absoluteString,
                     checks: [HealthServer.Check(name: "node-pods") { informer.hasSynced }],

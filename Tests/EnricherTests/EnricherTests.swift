@@ -192,6 +192,25 @@ struct EnricherHarness {
         }
     }
 
+    /// A record of a process that is gone, with no fork seen that names its parent, cannot be
+    /// given a container: it is logged without a pod, counted, and warned about (once a
+    /// minute); a host process's record is not such a record.
+    @Test func recordsOfVanishedProcessesAreCountedAsUnattributed() async throws {
+        let harness = EnricherHarness()
+        harness.processes.add(7, cgroup: "0::/system.slice/cron.service\n")
+        try await harness.run { enricher in
+            harness.source.push([seccompLine(pid: 4242, syscall: 83, serial: 1), seccompLine(pid: 7, syscall: 83, exe: "/usr/sbin/cron", serial: 2), seccompLine(pid: 4243, syscall: 0, serial: 3)])
+            func unattributed() -> Int64? {
+                try? harness.metrics.expectCounter("security_profiles_operator_audit_records_unattributed_total", [("source", "kmsg")]).totalValue
+            }
+            #expect(await eventually { unattributed() == 2 })
+            #expect(enricher.recordsUnattributed == 2)
+            let warning = try #require(harness.logs.records.first { $0.message == "enricher.records_unattributed" })
+            #expect(warning.metadata["audit.unattributed"] == "2" || warning.metadata["audit.unattributed"] == "1")
+            #expect(await eventually { harness.logs.audits.count == 3 }, "still logged, without a pod")
+        }
+    }
+
     /// The kernel's notices of dropped records (recorded on this machine's kernel and as a
     /// syslog daemon writes them) are counted and reported, never taken for "nothing happened".
     @Test func recordsTheKernelDroppedAreCountedAndReported() async throws {

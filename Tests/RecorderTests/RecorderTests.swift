@@ -18,6 +18,7 @@ final class ScriptedActivity: ActivitySource {
     private let recorded = Mutex<[String: RecordedActivity]>([:])
     private let tracked = Mutex<Set<String>>([])
     let lost = Atomic<Int>(0)
+    let unattributed = Atomic<Int>(0)
 
     init(_ methods: Set<RecordingAnnotation.Method> = [.logs, .bpf, .avcs]) {
         self.methods = methods
@@ -41,6 +42,7 @@ final class ScriptedActivity: ActivitySource {
         _ = tracked.withLock { $0.remove(container.key) }
     }
     var lostRecords: Int { lost.load(ordering: .relaxed) }
+    var unattributedRecords: Int { unattributed.load(ordering: .relaxed) }
 }
 
 /// A node's recorder against the test API server; the test plays the webhook (annotations),
@@ -56,13 +58,13 @@ struct RecorderHarness {
 
     static func run(
         memoryOptimization: Bool = false, stateDirectory: URL? = nil, source: ScriptedActivity = ScriptedActivity(),
-        server existing: KubeTestServer? = nil, _ body: (RecorderHarness) async throws -> Void
+        extraSources: [any ActivitySource] = [], server existing: KubeTestServer? = nil, _ body: (RecorderHarness) async throws -> Void
     ) async throws {
         func go(_ server: KubeTestServer) async throws {
             try await KubernetesClient.withClient(configuration: server.clientConfiguration()) { client in
                 let daemon = RecordingDaemon(
                     client: client, configuration: RecorderConfiguration(node: "node-1", architecture: "SCMP_ARCH_X86_64"),
-                    memoryOptimization: memoryOptimization, logs: nil, bpf: nil, otherSources: [source], stateDirectory: stateDirectory,
+                    memoryOptimization: memoryOptimization, logs: nil, bpf: nil, otherSources: [source] + extraSources, stateDirectory: stateDirectory,
                     reflector: reflector, saveInterval: .milliseconds(100))
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for service in daemon.services { group.addTask { try? await service.run() } }
@@ -196,7 +198,8 @@ struct RecorderHarness {
         }
     }
 
-    /// Beyond upstream: the kernel's dropped records are reported on the recording, and a
+    /// Beyond upstream: the kernel's dropped records and records no container could be found
+    /// for are reported on the recording, and a
     /// recording that cannot compile is refused with the reason (nothing half-made is written).
     @Test func lostRecordsAndProfilesThatDoNotCompileAreReported() async throws {
         try await RecorderHarness.run { harness in
@@ -206,11 +209,47 @@ struct RecorderHarness {
             harness.source.did("rec_nginx_abcde_1700000000", syscalls: ["read"])
             harness.source.did("rec_bad_abcde_1700000000", syscalls: ["read", "not_a_syscall"])
             harness.source.lost.add(7, ordering: .relaxed)
+            harness.source.unattributed.add(3, ordering: .relaxed)
             try await harness.deletePod("p")
             #expect(await eventually { harness.seccomp("rec-nginx") != nil })
             #expect(await eventually { harness.events(reason: "CannotCreateProfile").first?.message?.contains("does not compile") == true })
             #expect(harness.seccomp("rec-bad") == nil)
             #expect(await eventually { harness.events(reason: "RecordsLost").first?.message?.contains("the kernel dropped 7 audit records") == true })
+            #expect(await eventually { harness.events(reason: "RecordsUnattributed").first?.message?.hasPrefix("3 audit records on node node-1 came from processes that exited") == true })
+        }
+    }
+
+    /// A recording that asks for a recorder the node does not run, and one whose eBPF program
+    /// cannot load, get a Warning that says why; the recorder goes on recording the others.
+    @Test func recordersThatAreOffOrCannotLoadAreReportedAndTheRestRecords() async throws {
+        struct LoadFailure: Error, CustomStringConvertible {
+            var description: String { "cannot load the BPF program: Operation not permitted" }
+        }
+        try await RecorderHarness.run(source: ScriptedActivity([.logs])) { harness in
+            try await harness.recording("rec")
+            try harness.pod("bpf-pod", method: .bpf)
+            #expect(await eventually {
+                harness.events(reason: "RecorderNotEnabled").first?.message?.contains("asks for the bpf recorder, which is not enabled on node node-1") == true
+            })
+            try harness.pod("logs-pod", nonce: "fffff", method: .logs)
+            #expect(await eventually { harness.source.trackedKeys == ["rec_nginx_fffff_1700000000"] })
+            harness.source.did("rec_nginx_fffff_1700000000", syscalls: ["read"])
+            try await harness.deletePod("logs-pod")
+            #expect(await eventually { harness.seccomp("rec-nginx") != nil }, "the other recording goes on")
+        }
+        let failing = BPFActivity(start: { _ in throw LoadFailure() })
+        try await RecorderHarness.run(source: ScriptedActivity([.logs]), extraSources: [failing]) { harness in
+            try await harness.recording("rec")
+            try harness.pod("bpf-pod", method: .bpf)
+            #expect(await eventually {
+                harness.events(reason: "RecorderUnavailable").first?.message
+                    == "cannot record container nginx of pod bpf-pod on node node-1: eBPF recorder: cannot load the BPF program: Operation not permitted"
+            })
+            #expect(!failing.isAttached)
+            try harness.pod("logs-pod", nonce: "fffff", method: .logs)
+            #expect(await eventually { harness.source.trackedKeys == ["rec_nginx_fffff_1700000000"] })
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(harness.events(reason: "RecorderUnavailable").count == 1, "reported once")
         }
     }
 

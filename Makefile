@@ -8,6 +8,7 @@
 #   make bpf     regenerate the eBPF recorder's committed object from bpf/ (clang -target bpf)
 #   make bench   release build of the benchmarks and their figures
 #   make image   container image from the Dockerfile (needs a Docker engine)
+#   make check-image  the image's runtime stage checked in a debootstrapped root (root, network)
 
 SWIFT        ?= swift
 IMAGE        ?= security-profiles-operator:dev
@@ -22,7 +23,7 @@ BINARY       := .build/debug/security-profiles-operator
 # selinux-policy-default for a real policy store that SELinux modules are installed into.
 DEB_PACKAGES := pkg-config openssl libseccomp-dev libapparmor-dev libselinux1-dev libsemanage-dev libbpf-dev runc crun busybox-static prometheus gcc-multilib apparmor selinux-policy-default
 
-.PHONY: all build test demo run bench image manifests bpf deps clean
+.PHONY: all build test demo run bench image check-image manifests bpf deps clean
 
 all: build
 
@@ -65,6 +66,9 @@ bench: deps
 
 image:
 	docker build -t $(IMAGE) .
+
+check-image:
+	hack/check-image-runtime.sh
 
 clean:
 	rm -rf .build

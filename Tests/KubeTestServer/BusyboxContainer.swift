@@ -53,8 +53,9 @@ public struct BusyboxContainer {
 
     /// What a kubelet asks of the runtime: a bundle whose seccomp section is the installed file
     /// of `spec`, `create` (the runtime's init waits at the exec fifo), `start`, then waiting
-    /// until it stopped. True when the command ran: it creates /tmp/started in the rootfs.
-    public func createAndStart(seccomp: JSONValue?) async throws -> (started: Bool, output: String) {
+    /// until it stopped. True when the command ran to its end: it creates `marker` (a path in
+    /// the rootfs, /tmp/started by default).
+    public func createAndStart(seccomp: JSONValue?, marker: String = "tmp/started") async throws -> (started: Bool, output: String) {
         let bundle = try makeBundle(seccomp)
         defer { try? FileManager.default.removeItem(at: bundle) }
         let id = self.id ?? "spo-test-\(UUID().uuidString.prefix(8).lowercased())"
@@ -67,8 +68,8 @@ public struct BusyboxContainer {
             state = (try? ChildProcess.runBlockingOutput(runtime.command(["state", id]))) ?? ""
             return !state.contains(#""status": "running""#) && !state.contains(#""status": "created""#)
         }
-        let marker = bundle.appendingPathComponent("rootfs/tmp/started").path
-        return (FileManager.default.fileExists(atPath: marker), created.output + started.output)
+        let made = bundle.appendingPathComponent("rootfs").appendingPathComponent(marker).path
+        return (FileManager.default.fileExists(atPath: made), created.output + started.output)
     }
 
     /// `run`: create, start and wait in one call, the exit status the command's.

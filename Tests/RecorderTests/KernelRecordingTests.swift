@@ -59,8 +59,9 @@ struct KernelRecordingTests {
 
                     let container = BusyboxContainer(runtime: .runc, args: Self.workload, id: id, cgroupsPath: "/kubepods/besteffort/pod1234/\(id)")
                     async let host = ChildProcess.run(binary.path, ["seccomp-exec", "--profile", noise.path, "--", "/usr/bin/nice", "-n", "1", "/bin/true"])
-                    let ran = try await container.run(seccomp: method == .logs ? ["defaultAction": "SCMP_ACT_LOG"] : nil)
-                    #expect(ran.status == 0, "\(ran.output)")
+                    // As a kubelet has it run: create, then start through the exec fifo.
+                    let ran = try await container.createAndStart(seccomp: method == .logs ? ["defaultAction": "SCMP_ACT_LOG"] : nil, marker: "tmp/made")
+                    #expect(ran.started, "\(ran.output)")
                     #expect(try await host.status == 0)
                     // The enricher reads the records as they come; give the last ones a moment.
                     try await Task.sleep(for: .milliseconds(500))
@@ -79,21 +80,18 @@ struct KernelRecordingTests {
         #expect(spec.defaultAction == .errno && spec.architectures == ["SCMP_ARCH_X86_64"])
 
         // The recorded profile alone, as the daemon installs it, runs the workload it was
-        // recorded from (no-new-privileges off, as Kubernetes leaves it: runc loads the filter
-        // before its own last calls); without mkdir it fails.
-        var made = false
-        let allowed = try await BusyboxContainer(runtime: .runc, args: Self.workload).run(seccomp: try installed(spec)) { rootfs in
-            made = FileManager.default.fileExists(atPath: rootfs.appendingPathComponent("tmp/made").path)
-        }
-        #expect(allowed.status == 0 && made, "\(allowed.output)")
+        // recorded from on a kubelet's path (create, start; no-new-privileges off, as Kubernetes
+        // leaves it: runc loads the filter before its own last calls); without mkdir it fails.
+        let allowed = try await BusyboxContainer(runtime: .runc, args: Self.workload).createAndStart(seccomp: try installed(spec), marker: "tmp/made")
+        #expect(allowed.started, "\(allowed.output)")
         var reduced = spec
         reduced.syscalls = spec.syscalls?.map { rule in
             var rule = rule
             rule.names = rule.names?.filter { $0 != "mkdir" && $0 != "mkdirat" }
             return rule
         }
-        let denied = try await BusyboxContainer(runtime: .runc, args: Self.workload).run(seccomp: try installed(reduced))
-        #expect(denied.status != 0 && denied.output.contains("Operation not permitted"), "\(denied.output)")
+        let denied = try await BusyboxContainer(runtime: .runc, args: Self.workload).createAndStart(seccomp: try installed(reduced), marker: "tmp/made")
+        #expect(!denied.started, "\(denied.output)")
     }
 
     /// The file the daemon writes for `spec`, as runc reads it from the pod's `localhostProfile`.

@@ -20,9 +20,9 @@ public struct AuditEvent: Hashable, Sendable {
     /// `exe` for seccomp, `comm` for AppArmor, `exe` or `comm` for SELinux (empty when absent).
     public var executable: String
     public var details: Details
-    /// `comm` of a seccomp record (at most 15 bytes; empty when absent): it names a container
-    /// runtime's init process (`runc:[2:INIT]`, `crun`), whose `exe` is only `/` after it
-    /// changed its root.
+    /// `comm` of a seccomp record whose `exe` is `/` (empty otherwise): a container runtime's
+    /// init process after it changed into the container's root, which only its `comm` names
+    /// (`runc:[2:INIT]`, `crun`). Not kept for other records, which never need it.
     public var command: String
 
     public init(timestamp: String, pid: Int32, executable: String, details: Details, command: String = "") {

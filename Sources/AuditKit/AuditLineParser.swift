@@ -35,9 +35,11 @@ public enum AuditLineParser {
         case .seccomp:
             guard let syscall = fields.syscall.flatMap({ decimal(bytes, $0) }), syscall >= -1, syscall <= Int64(Int32.max) else { return nil }
             let arch = fields.arch.flatMap { hexadecimal(bytes, $0) }.flatMap { UInt32(exactly: $0) }
+            let executable = fields.exe.map { value(bytes, $0) } ?? ""
+            // Only a process whose executable is `/` needs its comm (see AuditEvent.command).
+            let command = executable == "/" ? fields.comm.map { value(bytes, $0) } ?? "" : ""
             return AuditEvent(
-                timestamp: timestamp, pid: Int32(pid), executable: fields.exe.map { value(bytes, $0) } ?? "",
-                details: .seccomp(syscall: Int32(syscall), arch: arch), command: fields.comm.map { value(bytes, $0) } ?? "")
+                timestamp: timestamp, pid: Int32(pid), executable: executable, details: .seccomp(syscall: Int32(syscall), arch: arch), command: command)
         case .avc:
             if let verdict = fields.apparmor {
                 guard let operation = fields.operation else { return nil }

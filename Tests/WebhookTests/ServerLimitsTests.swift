@@ -14,7 +14,7 @@ import Testing
 /// and a connection that stays silent (also one that never starts TLS) is closed.
 @Suite struct ServerLimitsTests {
     /// Runs a webhook server with short limits and hands `body` its port and certificate.
-    func withServer(_ body: (Int, TestTLS) async throws -> Void) async throws {
+    func withServer(idleTimeout: Duration, bodyDeadline: Duration, _ body: (Int, TestTLS) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("webhook-limits-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -31,7 +31,7 @@ import Testing
                 let (ports, listening) = AsyncStream.makeStream(of: Int.self)
                 let webhook = WebhookServer(
                     host: "127.0.0.1", port: 0, certificate: certificate, handler: handler, logger: logger,
-                    idleTimeout: .seconds(1), bodyDeadline: .milliseconds(500)) { listening.yield($0) }
+                    idleTimeout: idleTimeout, bodyDeadline: bodyDeadline) { listening.yield($0) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try? await webhook.run() }
                     defer { group.cancelAll() }
@@ -43,10 +43,11 @@ import Testing
     }
 
     @Test func aBodyThatDoesNotArriveGetsA408() async throws {
-        try await withServer { port, tls in
+        // The connection stays open well past the deadline: the 408 is what ends the wait.
+        try await withServer(idleTimeout: .seconds(20), bodyDeadline: .milliseconds(500)) { port, tls in
             let head = "POST /mutate-v1-pod-binding?timeout=10s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"apiVersion\":"
             let started = ContinuousClock.now
-            let reply = try await RawConnection.exchange(port: port, trust: tls, send: Array(head.utf8))
+            let reply = try await RawConnection.exchange(port: port, trust: tls, send: Array(head.utf8), until: "did not arrive within")
             #expect(reply.hasPrefix("HTTP/1.1 408"), "\(reply)")
             #expect(reply.contains("the AdmissionReview did not arrive within"), "\(reply)")
             #expect(ContinuousClock.now - started < .seconds(30))
@@ -81,7 +82,7 @@ import Testing
     }
 
     @Test func silentConnectionsAreClosed() async throws {
-        try await withServer { port, tls in
+        try await withServer(idleTimeout: .seconds(1), bodyDeadline: .seconds(10)) { port, tls in
             // TLS established, no request.
             let started = ContinuousClock.now
             let silent = try await RawConnection.exchange(port: port, trust: tls, send: [])
@@ -100,12 +101,21 @@ enum RawConnection {
         typealias InboundIn = ByteBuffer
         let received = Mutex<[UInt8]>([])
         let closed: EventLoopPromise<Void>
+        let until: String?
 
-        init(closed: EventLoopPromise<Void>) { self.closed = closed }
+        init(closed: EventLoopPromise<Void>, until: String? = nil) {
+            self.closed = closed
+            self.until = until
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
-            received.withLock { $0 += Array(buffer.readableBytesView) }
+            let text = received.withLock { received in
+                received += Array(buffer.readableBytesView)
+                return String(decoding: received, as: UTF8.self)
+            }
+            // Enough was seen: the client hangs up itself.
+            if let until, text.contains(until) { context.close(promise: nil) }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
@@ -118,14 +128,15 @@ enum RawConnection {
     }
 
     /// Over TLS trusting `trust`: sends `send` (nothing when empty) and returns what came back
-    /// by the time the server closed the connection (within 30 s, or the test fails).
-    static func exchange(port: Int, trust: TestTLS, send: [UInt8]) async throws -> String {
+    /// by the time the server closed the connection, or the reply contained `until` (within
+    /// 30 s, or the test fails).
+    static func exchange(port: Int, trust: TestTLS, send: [UInt8], until: String? = nil) async throws -> String {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(trust.certificatePEM.utf8)))
         let context = try NIOSSLContext(configuration: configuration)
         let group = MultiThreadedEventLoopGroup.singleton
         let closed = group.next().makePromise(of: Void.self)
-        let collector = Collector(closed: closed)
+        let collector = Collector(closed: closed, until: until)
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

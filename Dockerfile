@@ -1,5 +1,6 @@
-# Multi-stage build: compile with the Swift toolchain image, ship a slim Debian runtime
-# holding the stripped binary. With the Swift runtime linked statically the binary loads only
+# Multi-stage build: compile with the Swift toolchain image (hack/build-release.sh: release,
+# every function in its own section so that the linker drops unused ones), ship a slim Debian
+# runtime holding the stripped binary. With the Swift runtime linked statically the binary loads only
 # libc, libm, libstdc++, libgcc_s and zlib, all part of the slim base image, plus libseccomp,
 # libapparmor, libsemanage (with libselinux and libsepol) and libbpf (with libelf), which loads
 # the bpf recorder's eBPF program; apparmor_parser compiles AppArmorProfiles on the node.
@@ -14,8 +15,7 @@ RUN apt-get update -qq \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN swift build -c release --product security-profiles-operator --static-swift-stdlib \
- && install -D -s "$(swift build -c release --show-bin-path)/security-profiles-operator" /out/security-profiles-operator
+RUN install -D -s "$(hack/build-release.sh)" /out/security-profiles-operator
 
 FROM ${RUNTIME_IMAGE}
 RUN apt-get update -qq \

@@ -9,10 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pods=${1:-5000}
-swift build -c release --product security-profiles-operator --static-swift-stdlib --scratch-path .build-static
+operator=$(hack/build-release.sh)   # as the image ships it
 for product in kube-test-apiserver daemon-bench enricher-bench recorder-bench syscall-loop; do swift build -c release --product "$product"; done
 bin=$(swift build -c release --show-bin-path)
-daemon_bin=$(swift build -c release --scratch-path .build-static --show-bin-path)
 work=$(mktemp -d)
 server="" daemon=""
 trap 'kill $daemon $server 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -25,7 +24,7 @@ pods_run() { # label, daemon flags...
     for _ in $(seq 100); do [ -f "$work/kubeconfig" ] && break; sleep 0.1; done
     : > "$work/audit.log"
     NODE_NAME=bench-node OPERATOR_NAMESPACE=security-profiles-operator \
-        "$daemon_bin/security-profiles-operator" daemon --kubeconfig "$work/kubeconfig" --kubelet-dir "$work/kubelet" \
+        "$operator" daemon --kubeconfig "$work/kubeconfig" --kubelet-dir "$work/kubelet" \
         --health-probe-port 0 --metrics-port 0 --log-level warning --recording-state-dir "$work/state" \
         --source audit --audit-log "$work/audit.log" "$@" > "$work/daemon.log" 2>&1 &
     daemon=$!

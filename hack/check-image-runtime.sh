@@ -28,9 +28,9 @@ step "runtime stage packages: $packages"
 chroot "$root" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null"
 
 step "release binary (static Swift runtime, stripped) and the test API server"
-swift build -c release --product security-profiles-operator --static-swift-stdlib --scratch-path .build-static 2>&1 | tail -1
+operator=$(hack/build-release.sh 2> >(tail -1 >&2))
 swift build -c release --product kube-test-apiserver 2>&1 | tail -1
-install -D -s "$(swift build -c release --scratch-path .build-static --show-bin-path)/security-profiles-operator" "$root/usr/bin/security-profiles-operator"
+install -D -s "$operator" "$root/usr/bin/security-profiles-operator"
 server_bin="$(swift build -c release --show-bin-path)/kube-test-apiserver"
 
 # A container always has /proc (Swift reads its arguments from /proc/self/cmdline), and the

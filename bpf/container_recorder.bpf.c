@@ -1,10 +1,14 @@
-// The eBPF half of the node daemon's container recorder (Sources/SPORecorder/BPFContainerRecorder.swift).
+// The eBPF half of the node daemon's container recorder (Sources/SyscallRecorder/ContainerSyscallRecorder.swift,
+// used by Sources/SPORecorder/BPFActivity.swift).
 //
 // Sets one bit per (mount namespace, syscall) for every task outside the host's mount
 // namespace, on the sys_enter raw tracepoint attached as tp_btf (no tracefs mount needed; the
 // task's fields are read directly). A container's processes share its mount namespace, so the
 // daemon reads the bitmap of a container's namespace when it collects the recording, and
-// deletes it afterwards. Tasks of the host namespace cost three field reads and a comparison.
+// deletes it afterwards. When a namespace is first seen, the name of the task's cgroup (in the
+// unified hierarchy: `<id>`, `cri-containerd-<id>.scope`, `crio-<id>.scope`) is kept with it,
+// so that the daemon finds a container's namespace by its id also after every process of it
+// exited. Tasks of the host namespace cost three field reads and a comparison.
 // The object is committed as a Swift byte array; `make bpf` regenerates it.
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -29,9 +33,22 @@ struct thread_info {
     __u32 status;
 } __attribute__((preserve_access_index));
 
+struct kernfs_node {
+    const char *name;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+    struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct css_set {
+    struct cgroup *dfl_cgrp;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
     struct thread_info thread_info;
     struct nsproxy *nsproxy;
+    struct css_set *cgroups;
 } __attribute__((preserve_access_index));
 
 // Slots per architecture; syscall numbers at or above it are set in the last slot.
@@ -42,9 +59,14 @@ struct task_struct {
 // Set by the loader before the object is loaded: the host's mount namespace, never recorded.
 const volatile __u64 spo_host_mntns = 0;
 
-// Native syscalls in bits 0-1023, compat ones in 1024-2047.
+// Long enough for `cri-containerd-<64 hex>.scope` and its NUL.
+#define SPO_CGROUP_NAME 96
+
+// Native syscalls in bits 0-1023, compat ones in 1024-2047; the cgroup name of the namespace's
+// first task (empty on a node without the unified hierarchy).
 struct spo_bitmap {
     __u64 bits[2 * SPO_SYSCALL_SLOTS / 64];
+    char cgroup[SPO_CGROUP_NAME];
 };
 
 struct {
@@ -73,7 +95,11 @@ int BPF_PROG(spo_sys_enter, struct pt_regs *regs, long nr)
 #endif
     struct spo_bitmap *bitmap = bpf_map_lookup_elem(&spo_syscalls, &mntns);
     if (!bitmap) {
+        // Once per namespace: its (container's) cgroup, read through probes.
         struct spo_bitmap empty = {};
+        const char *cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
+        if (cgroup)
+            bpf_probe_read_kernel_str(empty.cgroup, sizeof empty.cgroup, cgroup);
         bpf_map_update_elem(&spo_syscalls, &mntns, &empty, BPF_NOEXIST);
         bitmap = bpf_map_lookup_elem(&spo_syscalls, &mntns);
         if (!bitmap)

@@ -203,10 +203,24 @@ static int container_map(csyscalltrace_bpf *recorder) {
     return map ? bpf_map__fd(map) : -ENOENT;
 }
 
-int csyscalltrace_bpf_namespace_bits(csyscalltrace_bpf *recorder, uint32_t mntns, uint64_t *bits) {
-    int fd = container_map(recorder);
-    if (fd < 0) return fd;
-    return bpf_map_lookup_elem(fd, &mntns, bits) == 0 ? 0 : -errno;
+// The map's value, as bpf/container_recorder.bpf.c lays it out.
+struct container_entry {
+    uint64_t bits[32];
+    char cgroup[CSYSCALLTRACE_CGROUP_NAME];
+};
+
+int csyscalltrace_bpf_namespace_bits(csyscalltrace_bpf *recorder, uint32_t mntns, uint64_t *bits, char *cgroup) {
+    struct bpf_map *map = bpf_object__find_map_by_name(recorder->object, "spo_syscalls");
+    if (!map) return -ENOENT;
+    if (bpf_map__value_size(map) != sizeof(struct container_entry)) return -EINVAL;
+    struct container_entry entry;
+    if (bpf_map_lookup_elem(bpf_map__fd(map), &mntns, &entry) != 0) return -errno;
+    memcpy(bits, entry.bits, sizeof entry.bits);
+    if (cgroup) {
+        memcpy(cgroup, entry.cgroup, sizeof entry.cgroup);
+        cgroup[sizeof entry.cgroup - 1] = 0;
+    }
+    return 0;
 }
 
 int csyscalltrace_bpf_forget_namespace(csyscalltrace_bpf *recorder, uint32_t mntns) {

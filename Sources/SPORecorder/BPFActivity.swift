@@ -8,8 +8,10 @@ import SyscallRecorder
 
 /// The bpf recorder: the eBPF engine attached while any container annotated `trace-bpf/` is
 /// recorded, a container's calls read from the bitmap of its mount namespace. A container's
-/// namespace is found from one of its processes (`/proc/<pid>/cgroup` names the container id)
-/// as soon as its pod shows the id; a node where BPF cannot load says why, once per container.
+/// namespace is found by the cgroup the engine saw its first task in (which names the container
+/// id: found also when every process of the container has exited, as a short-lived container's
+/// have by the time its pod shows the id), else from one of its running processes
+/// (`/proc/<pid>/cgroup`); a node where BPF cannot load says why, once per container.
 public final class BPFActivity: ActivitySource {
     private struct State {
         var engine: ContainerSyscallRecorder?
@@ -91,8 +93,12 @@ public final class BPFActivity: ActivitySource {
         let pending = state.withLock { state in
             Set(state.tracked.values.compactMap(\.containerID).filter { state.namespaces[$0] == nil && state.engine != nil })
         }
-        guard !pending.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: proc) else { return }
-        var found: [String: UInt32] = [:]
+        guard !pending.isEmpty else { return }
+        var found = recordedNamespaces(of: pending)
+        guard found.count < pending.count, let entries = try? FileManager.default.contentsOfDirectory(atPath: proc) else {
+            if !found.isEmpty { state.withLock { state in state.namespaces.merge(found) { old, _ in old } } }
+            return
+        }
         for entry in entries where found.count < pending.count {
             guard let pid = Int32(entry), let cgroup = ProcFS.read("\(proc)/\(pid)/cgroup", limit: 64 * 1024),
                   let id = ContainerIDs.fromCgroup(cgroup), pending.contains(id), found[id] == nil,
@@ -109,10 +115,24 @@ public final class BPFActivity: ActivitySource {
         state.withLock { state in state.tracked.values.contains { $0.containerID.map { state.namespaces[$0] == nil } ?? false } }
     }
 
-    /// Finds the mount namespace of the container once its id is known and a process of it runs.
+    /// The namespaces the engine saw the first task of in a cgroup naming one of `containerIDs`.
+    private func recordedNamespaces(of containerIDs: Set<String>) -> [String: UInt32] {
+        guard let engine = state.withLock({ $0.engine }) else { return [:] }
+        var found: [String: UInt32] = [:]
+        for namespace in engine.mountNamespaces() {
+            guard let name = engine.cgroupName(ofMountNamespace: namespace), let id = ContainerIDs.fromCgroup(name),
+                  containerIDs.contains(id), found[id] == nil
+            else { continue }
+            found[id] = namespace
+        }
+        return found
+    }
+
+    /// Finds the mount namespace of the container once its id is known: by the cgroup the
+    /// engine saw it in, else from a process of it that runs.
     private func resolve(_ container: TrackedContainer) {
         guard let id = container.containerID, state.withLock({ $0.namespaces[id] == nil && $0.engine != nil }) else { return }
-        guard let namespace = Self.mountNamespace(ofContainer: id, proc: proc) else { return }
+        guard let namespace = recordedNamespaces(of: [id])[id] ?? Self.mountNamespace(ofContainer: id, proc: proc) else { return }
         state.withLock { state in
             state.namespaces[id] = namespace
             if let key = state.tracked.first(where: { $0.value.containerID == id })?.key { state.tracked[key]?.containerID = id }

@@ -134,7 +134,10 @@ public final class NodeProfileRecorder: Reconciler, Sendable {
 
         guard let live, let recorded, !RecordedPod.isFinished(live) else {
             // Deleted, succeeded, or no longer annotated: the recording of this pod is complete.
-            if let tracked {
+            // A pod that succeeded may show its containers' ids only now (a short-lived
+            // container's pod is Pending while it runs): collect with what it shows last.
+            if var tracked {
+                if let recorded { tracked.recorded = recorded }
                 for name in tracked.recordings.keys.sorted() { try await collect(tracked, recording: name, forgetting: true, logger: logger) }
                 state.withLock { _ = $0.pods.removeValue(forKey: podKey) }
                 dirty.store(true, ordering: .relaxed)
@@ -228,11 +231,17 @@ public final class NodeProfileRecorder: Reconciler, Sendable {
             guard let source = source(for: container.annotation.method) else { continue }
             let activity = (pod.saved[container.recordingKey] ?? RecordedActivity()).union(source.activity(of: tracked))
             defer { if forgetting { source.forget(tracked) } }
+            let profileName = pod.recorded.profileName(for: container)
             guard !activity.isEmpty else {
-                logger.info("recorder.container.nothing_recorded", metadata: ["container": "\(container.name)"])
+                // Every container makes syscalls: none recorded means it was never seen (it did
+                // not start, or its calls could not be told apart). A snapshot may come too early.
+                if forgetting {
+                    await warn(recording: name, namespace: pod.recorded.namespace, reason: "CannotCreateProfile",
+                        "profile \(profileName): nothing was recorded for container \(container.name) of pod \(pod.recorded.name) on node \(configuration.node)"
+                            + (container.containerID == nil ? " (the pod never showed the container's id)" : ""))
+                }
                 continue
             }
-            let profileName = pod.recorded.profileName(for: container)
             let partial = recording.mergeStrategy == .containers
             let metadata = RecordedProfile.metadata(
                 name: profileName, namespace: pod.recorded.namespace, recording: name, container: container.name, partial: partial)

@@ -39,7 +39,7 @@ public final class ContainerSyscallRecorder: @unchecked Sendable {
     /// audit architecture (the native one and, on x86_64, the 32-bit one).
     public func syscalls(ofMountNamespace mountNamespace: UInt32) -> [UInt32: Set<Int32>] {
         var bits = [UInt64](repeating: 0, count: 2 * Self.slots / 64)
-        let rc = lock.withLock { bits.withUnsafeMutableBufferPointer { csyscalltrace_bpf_namespace_bits(handle, mountNamespace, $0.baseAddress) } }
+        let rc = lock.withLock { bits.withUnsafeMutableBufferPointer { csyscalltrace_bpf_namespace_bits(handle, mountNamespace, $0.baseAddress, nil) } }
         guard rc == 0 else { return [:] }
         var result: [UInt32: Set<Int32>] = [:]
         for (word, value) in bits.enumerated() where value != 0 {
@@ -55,6 +55,21 @@ public final class ContainerSyscallRecorder: @unchecked Sendable {
     /// Drops what was recorded for `mountNamespace` (its inode may be reused by a later container).
     public func forget(mountNamespace: UInt32) {
         _ = lock.withLock { csyscalltrace_bpf_forget_namespace(handle, mountNamespace) }
+    }
+
+    /// The name of the cgroup (in the unified hierarchy) the first task seen in `mountNamespace`
+    /// was in: a container's, which names its id; nil when the namespace has no entry, empty on a
+    /// node without the unified hierarchy.
+    public func cgroupName(ofMountNamespace mountNamespace: UInt32) -> String? {
+        var bits = [UInt64](repeating: 0, count: 2 * Self.slots / 64)
+        var name = [CChar](repeating: 0, count: Int(CSYSCALLTRACE_CGROUP_NAME))
+        let rc = lock.withLock {
+            bits.withUnsafeMutableBufferPointer { bits in
+                name.withUnsafeMutableBufferPointer { csyscalltrace_bpf_namespace_bits(handle, mountNamespace, bits.baseAddress, $0.baseAddress) }
+            }
+        }
+        guard rc == 0 else { return nil }
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The mount namespaces with recorded calls.

@@ -204,8 +204,8 @@ struct RecorderHarness {
     @Test func lostRecordsAndProfilesThatDoNotCompileAreReported() async throws {
         try await RecorderHarness.run { harness in
             try await harness.recording("rec")
-            try harness.pod("p", containers: ["nginx", "bad"])
-            #expect(await eventually { harness.source.trackedKeys.count == 2 })
+            try harness.pod("p", containers: ["nginx", "bad", "silent"])
+            #expect(await eventually { harness.source.trackedKeys.count == 3 })
             harness.source.did("rec_nginx_abcde_1700000000", syscalls: ["read"])
             harness.source.did("rec_bad_abcde_1700000000", syscalls: ["read", "not_a_syscall"])
             harness.source.lost.add(7, ordering: .relaxed)
@@ -214,6 +214,9 @@ struct RecorderHarness {
             #expect(await eventually { harness.seccomp("rec-nginx") != nil })
             #expect(await eventually { harness.events(reason: "CannotCreateProfile").first?.message?.contains("does not compile") == true })
             #expect(harness.seccomp("rec-bad") == nil)
+            #expect(await eventually {
+                harness.events(reason: "CannotCreateProfile").contains { $0.message == "profile rec-silent: nothing was recorded for container silent of pod p on node node-1" }
+            }, "a container nothing was recorded for is reported, not skipped silently")
             #expect(await eventually { harness.events(reason: "RecordsLost").first?.message?.contains("the kernel dropped 7 audit records") == true })
             #expect(await eventually { harness.events(reason: "RecordsUnattributed").first?.message?.hasPrefix("3 audit records on node node-1 came from processes that exited") == true })
         }

@@ -66,11 +66,17 @@ int csyscalltrace_bpf_read_counts(csyscalltrace_bpf *recorder, uint64_t *counts,
 /// Detaches the programs and frees everything.
 void csyscalltrace_bpf_stop(csyscalltrace_bpf *recorder);
 
-// The container recorder's hash map `spo_syscalls`: mount namespace → 2048-bit syscall bitmap.
+// The container recorder's hash map `spo_syscalls`: mount namespace → 2048-bit syscall bitmap
+// and the cgroup name of the namespace's first task.
 
-/// Copies the bitmap of `mntns` (32 words) into `bits`. 0, -ENOENT when the namespace made no
-/// call since the program was attached (or since its entry was deleted), or -errno.
-int csyscalltrace_bpf_namespace_bits(csyscalltrace_bpf *recorder, uint32_t mntns, uint64_t *bits);
+/// The cgroup name's size in an entry (with its NUL).
+#define CSYSCALLTRACE_CGROUP_NAME 96
+
+/// Copies the bitmap of `mntns` (32 words) into `bits` and, when `cgroup` is not NULL, its
+/// cgroup name (NUL-terminated, at most CSYSCALLTRACE_CGROUP_NAME bytes). 0, -ENOENT when the
+/// namespace made no call since the program was attached (or since its entry was deleted), or
+/// -errno.
+int csyscalltrace_bpf_namespace_bits(csyscalltrace_bpf *recorder, uint32_t mntns, uint64_t *bits, char *cgroup);
 /// Deletes the entry of `mntns`. 0 or -errno (-ENOENT when there is none).
 int csyscalltrace_bpf_forget_namespace(csyscalltrace_bpf *recorder, uint32_t mntns);
 /// Stores up to `capacity` namespaces that have entries in `keys`; returns how many, or -errno.

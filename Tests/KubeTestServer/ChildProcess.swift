@@ -13,6 +13,11 @@ public enum ChildProcess {
         public var status: Int32
         /// stdout and stderr, interleaved.
         public var output: String
+
+        public init(status: Int32, output: String) {
+            self.status = status
+            self.output = output
+        }
     }
 
     public struct SpawnError: Error, CustomStringConvertible {

@@ -31,6 +31,8 @@ public final class AdmissionHandler: Sendable {
     let logger: Logger
     let now: @Sendable () -> Date
     let liveReadTimeout: Duration
+    /// The deadlines of this handler's requests; the ``WebhookServer`` serving it sweeps them.
+    let deadlines = RequestDeadlines()
     private let requests: [Webhook: (Counter, CoreMetrics.Timer)]
 
     public init(
@@ -113,7 +115,7 @@ public final class AdmissionHandler: Sendable {
                 guard let kind = binding.spec?.profileRef?.kind, let name = binding.spec?.profileRef?.name else { continue }
                 guard case .missing = cache.cachedState(kind, name: name, namespace: namespace) else { continue }
                 do {
-                    confirmed["\(kind.rawValue)/\(name)"] = try await withTimeout(liveReadTimeout) { try await self.cache.liveState(kind, name: name, namespace: namespace) }
+                    confirmed["\(kind.rawValue)/\(name)"] = try await deadlines.run(within: liveReadTimeout) { try await self.cache.liveState(kind, name: name, namespace: namespace) }
                 } catch {
                     failure = "cannot read \(kind.rawValue) \(namespace)/\(name) from the API server (\(error)): retry in a moment"
                 }
@@ -157,24 +159,6 @@ public final class AdmissionHandler: Sendable {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
         return String((0..<5).map { _ in alphabet.randomElement()! })
     }
-}
-
-/// Runs `body`, failing with ``TimedOut`` after `timeout`.
-func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw TimedOut(after: timeout)
-        }
-        defer { group.cancelAll() }
-        return try await group.next()!
-    }
-}
-
-struct TimedOut: Error, CustomStringConvertible {
-    var after: Duration
-    var description: String { "no answer within \(after)" }
 }
 
 extension Duration {

@@ -53,3 +53,9 @@ final class RequestDeadlines: Sendable {
     /// Requests with a deadline in the table (for tests).
     var count: Int { entries.withLock { $0.count } }
 }
+
+/// Work that did not end within its deadline.
+struct TimedOut: Error, CustomStringConvertible {
+    var after: Duration
+    var description: String { "no answer within \(after)" }
+}

@@ -51,7 +51,8 @@ public struct WebhookServer: Service {
 
     public func run() async throws {
         let router = Router()
-        let deadlines = RequestDeadlines()
+        // One table for the body deadlines here and the handler's own (its live reads).
+        let deadlines = handler.deadlines
         for webhook in AdmissionHandler.Webhook.allCases {
             router.post(RouterPath(webhook.rawValue)) { [handler, bodyDeadline] request, _ -> Response in
                 let body: ByteBuffer

@@ -26,6 +26,13 @@ public struct TestTLS: Sendable {
             privateKeyPEM: try String(contentsOfFile: keyPath, encoding: .utf8))
     }
 
+    /// Writes the pair as a mounted `kubernetes.io/tls` Secret holds it: `tls.crt` and `tls.key`
+    /// in `directory`.
+    public func write(into directory: URL) throws {
+        try certificatePEM.write(to: directory.appendingPathComponent("tls.crt"), atomically: true, encoding: .utf8)
+        try privateKeyPEM.write(to: directory.appendingPathComponent("tls.key"), atomically: true, encoding: .utf8)
+    }
+
     func serverConfiguration() throws -> TLSConfiguration {
         TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8)).map { .certificate($0) },

@@ -178,8 +178,7 @@ func withMetricsServer(
         defer { try? FileManager.default.removeItem(at: directory) }
         let first = try TestTLS.generate()
         let second = try TestTLS.generate()
-        try first.certificatePEM.write(to: directory.appendingPathComponent("tls.crt"), atomically: true, encoding: .utf8)
-        try first.privateKeyPEM.write(to: directory.appendingPathComponent("tls.key"), atomically: true, encoding: .utf8)
+        try first.write(into: directory)
         let certificate = try ServingCertificate(directory: directory.path, hostnames: ["localhost"])
         let served = try #require(certificate.leafCertificate)
         #expect(served == (try NIOSSLCertificate.fromPEMBytes(Array(first.certificatePEM.utf8)))[0])

@@ -34,8 +34,7 @@ import Testing
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
             let tls = try TestTLS.generate()
-            try tls.certificatePEM.write(to: directory.appendingPathComponent("tls.crt"), atomically: true, encoding: .utf8)
-            try tls.privateKeyPEM.write(to: directory.appendingPathComponent("tls.key"), atomically: true, encoding: .utf8)
+            try tls.write(into: directory)
 
             let running = try OperatorProcess([
                 "webhook", "--kubeconfig", kubeconfig.path, "--cert-dir", directory.path, "--host", "127.0.0.1", "--port", "0",

@@ -19,8 +19,7 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let tls = try TestTLS.generate()
-        try tls.certificatePEM.write(to: directory.appendingPathComponent("tls.crt"), atomically: true, encoding: .utf8)
-        try tls.privateKeyPEM.write(to: directory.appendingPathComponent("tls.key"), atomically: true, encoding: .utf8)
+        try tls.write(into: directory)
         let logger = Logger(label: "test.webhook.limits")
         try await KubeTestServer.withServer(resources: TestResource.builtIn) { server in
             try await KubernetesClient.withClient(configuration: server.clientConfiguration()) { client in
